@@ -1,0 +1,1 @@
+//! End-to-end harness (grows with the e2e issue).

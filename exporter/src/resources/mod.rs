@@ -1,0 +1,215 @@
+//! The registry of supported resources. Each kind lives in its own module as a lean projection
+//! type (only the fields its metrics read) and a table of metric families.
+
+pub mod common;
+
+pub mod deployment;
+
+
+
+
+
+use crate::{
+    metric::{FamilyGen, Sink},
+    store::Rendered,
+};
+use common::KeyAllowlist;
+use serde::de::DeserializeOwned;
+use std::{fmt::Debug, sync::Arc};
+
+/// What a kind's family table may depend on.
+#[derive(Clone, Debug, Default)]
+pub struct FamilyOptions {
+    /// `--metric-labels-allowlist` entry of this resource; `None` means no `label_*` sample.
+    pub labels: Option<Arc<KeyAllowlist>>,
+    /// `--metric-annotations-allowlist` entry of this resource.
+    pub annotations: Option<Arc<KeyAllowlist>>,
+}
+
+/// A Kubernetes kind the exporter serves.
+pub trait Kind: kube::Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+    /// Resource name as used by `--resources`, e.g. `pods`.
+    const RESOURCE: &'static str;
+    /// Kind as written in objects, e.g. `Pod`.
+    const KIND: &'static str;
+    /// Upstream's telemetry `resource` label (its Go type), e.g. `*v1.Pod`.
+    const GO_TYPE: &'static str;
+    /// Whether objects live in namespaces (namespace selectors apply).
+    const NAMESPACED: bool;
+
+    /// The labels upstream puts in front of every sample, in order.
+    fn default_labels(&self) -> Vec<(&'static str, &str)>;
+
+    /// The metric families, in upstream's code order.
+    fn families(options: &FamilyOptions) -> Vec<FamilyGen<Self>>;
+}
+
+/// Implements `kube::Resource` for a projection type with a `metadata: ObjectMeta` field.
+macro_rules! projection {
+    ($ty:ident, $kind:literal, $group:literal, $version:literal, $plural:literal, $scope:ty) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                $group.into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                $version.into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+pub(crate) use projection;
+
+/// Renders objects of kind `K` with the families that survived the filters.
+pub struct Renderer<K> {
+    families: Vec<FamilyGen<K>>,
+    trailing: Box<[u8]>,
+}
+
+impl<K: Kind> Renderer<K> {
+    /// A renderer over `families` (already filtered), appending `trailing` (e.g. `,cluster="x"`)
+    /// to every sample.
+    pub fn new(families: Vec<FamilyGen<K>>, trailing: Vec<u8>) -> Self {
+        Self { families, trailing: trailing.into_boxed_slice() }
+    }
+
+    /// One `# HELP`/`# TYPE` block per family, in order.
+    pub fn headers(&self) -> Vec<String> {
+        self.families.iter().map(|f| f.header()).collect()
+    }
+
+    /// The families rendered for one object.
+    pub fn render(&self, obj: &K) -> Rendered {
+        let mut leading = Vec::with_capacity(96);
+        for (i, (key, value)) in obj.default_labels().into_iter().enumerate() {
+            if i > 0 {
+                leading.push(b',');
+            }
+            crate::metric::write_label(&mut leading, key, value);
+        }
+        let mut buf = Vec::with_capacity(256 * self.families.len().min(16));
+        let mut ends = Vec::with_capacity(self.families.len());
+        for family in &self.families {
+            family.generate(obj, &mut Sink::new(&mut buf, family.name, &leading, &self.trailing));
+            ends.push(buf.len() as u32);
+        }
+        Rendered::new(buf, ends)
+    }
+}
+
+/// Static description of a family, for `statefleet-exporter families` and filters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyInfo {
+    /// Metric name.
+    pub name: &'static str,
+    /// `gauge` or `counter`.
+    pub metric_type: &'static str,
+    /// `STABLE` or `ALPHA`.
+    pub stability: &'static str,
+    /// Resource name.
+    pub resource: &'static str,
+    /// Off unless opted in.
+    pub opt_in: bool,
+    /// Upstream deprecation version.
+    pub deprecated_since: Option<&'static str>,
+}
+
+/// A resource the registry knows, with its kind-independent entry points.
+pub struct Registered {
+    /// Resource name, e.g. `pods`.
+    pub name: &'static str,
+    /// Kind, e.g. `Pod`.
+    pub kind: &'static str,
+    /// Whether it is on without `--resources`.
+    pub default_enabled: bool,
+    /// Lists the families.
+    pub families: fn() -> Vec<FamilyInfo>,
+}
+
+fn infos<K: Kind>() -> Vec<FamilyInfo> {
+    K::families(&FamilyOptions::default())
+        .iter()
+        .map(|f| FamilyInfo {
+            name: f.name,
+            metric_type: f.metric_type.as_str(),
+            stability: f.stability.as_str(),
+            resource: K::RESOURCE,
+            opt_in: f.opt_in,
+            deprecated_since: f.deprecated_since,
+        })
+        .collect()
+}
+
+const fn entry<K: Kind>(default_enabled: bool) -> Registered {
+    Registered { name: K::RESOURCE, kind: K::KIND, default_enabled, families: infos::<K> }
+}
+
+/// Every resource this build implements, in name order.
+pub const REGISTRY: &[Registered] = &[
+    entry::<deployment::Deployment>(true),
+];
+
+/// Looks a resource up by its `--resources` name.
+pub fn find(name: &str) -> Option<&'static Registered> {
+    REGISTRY.iter().find(|r| r.name == name)
+}
+
+/// Upstream's default resource set, for resources this build implements.
+pub fn default_resources() -> Vec<&'static str> {
+    REGISTRY.iter().filter(|r| r.default_enabled).map(|r| r.name).collect()
+}
+
+/// Calls `$body` with `$K` bound to the projection type of the resource named `$name`.
+#[macro_export]
+macro_rules! with_kind {
+    ($name:expr, |$K:ident| $body:expr, else $other:expr) => {{
+        use $crate::resources::*;
+        match $name {
+            "deployments" => { type $K = deployment::Deployment; $body }
+            _ => $other,
+        }
+    }};
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the per-kind tests: render a YAML fixture to exposition text.
+    use super::*;
+
+    /// Renders `yaml` as a `K` with every family and the given options, headers included.
+    pub fn render_yaml<K: Kind>(yaml: &str, options: &FamilyOptions) -> String {
+        let obj: K = serde_norway::from_str(yaml).expect("fixture parses");
+        let renderer = Renderer::new(K::families(options), Vec::new());
+        let rendered = renderer.render(&obj);
+        let mut out = String::new();
+        for (i, header) in renderer.headers().iter().enumerate() {
+            out.push_str(header);
+            out.push_str(std::str::from_utf8(rendered.family(i)).expect("utf8"));
+        }
+        out
+    }
+
+    /// Only the sample lines of the named families, for focused assertions.
+    pub fn samples_of(exposition: &str, family: &str) -> Vec<String> {
+        exposition
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(family))
+            .map(str::to_string)
+            .collect()
+    }
+}

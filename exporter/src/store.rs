@@ -1,0 +1,267 @@
+//! Rendered exposition bytes per object, grouped by family, and the scrape that concatenates them.
+//!
+//! ```text
+//! watcher (resource, namespace) ──render──▶ Part: uid -> Arc<Rendered>
+//! ResourceStore = headers + one Part per watcher      Store = ResourceStores in name order
+//! scrape: per resource, snapshot Arcs under a read lock, then per family copy bytes out
+//! ```
+
+use parking_lot::RwLock;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+/// All samples of one object, rendered once per change. Family `i` is `buf[ends[i-1]..ends[i]]`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    buf: Box<[u8]>,
+    ends: Box<[u32]>,
+    series: u32,
+}
+
+impl Rendered {
+    /// Wraps a buffer and the end offset of each family in it.
+    pub fn new(buf: Vec<u8>, ends: Vec<u32>) -> Self {
+        let series = buf.iter().filter(|&&b| b == b'\n').count() as u32;
+        Self { buf: buf.into_boxed_slice(), ends: ends.into_boxed_slice(), series }
+    }
+
+    /// The bytes of family `i` (empty when the family wrote nothing).
+    pub fn family(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends.get(i).map_or(start, |e| *e as usize);
+        &self.buf[start..end]
+    }
+
+    /// Number of sample lines.
+    pub fn series(&self) -> u32 {
+        self.series
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether no sample was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+type Objects = HashMap<Box<str>, Arc<Rendered>>;
+
+/// The objects of one watcher (one resource in one namespace, or all namespaces).
+#[derive(Default)]
+pub struct Part {
+    objects: RwLock<Objects>,
+    synced: AtomicBool,
+}
+
+impl Part {
+    /// Inserts or replaces an object's bytes.
+    pub fn apply(&self, uid: &str, rendered: Rendered) {
+        self.objects.write().insert(uid.into(), Arc::new(rendered));
+    }
+
+    /// Removes an object; its series disappear from the next scrape.
+    pub fn delete(&self, uid: &str) {
+        self.objects.write().remove(uid);
+    }
+
+    /// Swaps in a complete relisted set, so no scrape ever sees half a list.
+    pub fn replace(&self, objects: Objects) {
+        let old = std::mem::replace(&mut *self.objects.write(), objects);
+        // Drop the old map outside the lock.
+        drop(old);
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// Whether the first full list has been swapped in.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Object count and series count.
+    pub fn counts(&self) -> (usize, u64) {
+        let objects = self.objects.read();
+        (objects.len(), objects.values().map(|r| u64::from(r.series())).sum())
+    }
+
+    fn snapshot_into(&self, out: &mut Vec<Arc<Rendered>>) {
+        out.extend(self.objects.read().values().cloned());
+    }
+}
+
+/// A builder for a relisted set, filled by `InitApply` events and swapped in on `InitDone`.
+pub type Relist = Objects;
+
+/// One enabled resource: its family headers and the parts its watchers fill.
+pub struct ResourceStore {
+    name: &'static str,
+    headers: Vec<Box<[u8]>>,
+    parts: RwLock<Vec<Arc<Part>>>,
+}
+
+impl ResourceStore {
+    /// A store for `name` with one precomputed header per family, in family order.
+    pub fn new(name: &'static str, headers: Vec<String>) -> Self {
+        Self {
+            name,
+            headers: headers.into_iter().map(|h| h.into_bytes().into_boxed_slice()).collect(),
+            parts: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The resource name, e.g. `pods`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Replaces the parts (one per watcher), e.g. when namespaces or the shard change.
+    pub fn set_parts(&self, parts: Vec<Arc<Part>>) {
+        *self.parts.write() = parts;
+    }
+
+    /// The current parts.
+    pub fn parts(&self) -> Vec<Arc<Part>> {
+        self.parts.read().clone()
+    }
+
+    /// Whether every part finished its first list.
+    pub fn synced(&self) -> bool {
+        let parts = self.parts.read();
+        !parts.is_empty() && parts.iter().all(|p| p.synced())
+    }
+
+    /// Objects and series held across parts.
+    pub fn counts(&self) -> (usize, u64) {
+        self.parts.read().iter().map(|p| p.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// Snapshot of every object's bytes; locks are held only while cloning the `Arc`s.
+    pub fn snapshot(&self) -> Vec<Arc<Rendered>> {
+        let parts = self.parts();
+        let mut out = Vec::new();
+        for p in &parts {
+            p.snapshot_into(&mut out);
+        }
+        out
+    }
+
+    /// Writes the resource's families (header, then every object's samples) to `w`. Writes
+    /// nothing when the resource has no object, as upstream. `seen` de-duplicates headers across
+    /// resources.
+    pub fn write_to(&self, w: &mut dyn FnMut(&[u8]), objects: &[Arc<Rendered>]) {
+        if objects.is_empty() {
+            return;
+        }
+        for (i, header) in self.headers.iter().enumerate() {
+            w(header);
+            for o in objects {
+                let bytes = o.family(i);
+                if !bytes.is_empty() {
+                    w(bytes);
+                }
+            }
+        }
+    }
+}
+
+/// Every enabled resource, in sorted name order (upstream's writer order).
+#[derive(Default)]
+pub struct Store {
+    resources: Vec<Arc<ResourceStore>>,
+}
+
+impl Store {
+    /// A store over `resources`, sorted by name.
+    pub fn new(mut resources: Vec<Arc<ResourceStore>>) -> Self {
+        resources.sort_by_key(|r| r.name());
+        Self { resources }
+    }
+
+    /// The resource stores in output order.
+    pub fn resources(&self) -> &[Arc<ResourceStore>] {
+        &self.resources
+    }
+
+    /// Whether every resource finished its first list.
+    pub fn synced(&self) -> bool {
+        self.resources.iter().all(|r| r.synced())
+    }
+
+    /// The whole exposition as one buffer (used by `render` and tests).
+    pub fn exposition(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in &self.resources {
+            let snapshot = r.snapshot();
+            r.write_to(&mut |b| out.extend_from_slice(b), &snapshot);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(families: &[&str]) -> Rendered {
+        let mut buf = Vec::new();
+        let mut ends = Vec::new();
+        for f in families {
+            buf.extend_from_slice(f.as_bytes());
+            ends.push(buf.len() as u32);
+        }
+        Rendered::new(buf, ends)
+    }
+
+    #[test]
+    fn families_are_grouped_across_objects_with_one_header_each() {
+        let store = ResourceStore::new("pods", vec!["# A\n".into(), "# B\n".into()]);
+        let part = Arc::new(Part::default());
+        store.set_parts(vec![part.clone()]);
+        part.apply("u1", rendered(&["a 1\n", "b 1\n"]));
+        let store = Store::new(vec![Arc::new(store)]);
+        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# A\na 1\n# B\nb 1\n");
+    }
+
+    #[test]
+    fn a_resource_without_objects_writes_nothing() {
+        let store = ResourceStore::new("pods", vec!["# A\n".into()]);
+        store.set_parts(vec![Arc::new(Part::default())]);
+        assert!(Store::new(vec![Arc::new(store)]).exposition().is_empty());
+    }
+
+    #[test]
+    fn delete_removes_series_and_replace_swaps_whole_sets() {
+        let part = Part::default();
+        part.apply("u1", rendered(&["a 1\n"]));
+        part.apply("u2", rendered(&["a 2\n"]));
+        part.delete("u1");
+        assert_eq!(part.counts(), (1, 1));
+        assert!(!part.synced());
+        let mut relist = Relist::new();
+        relist.insert("u3".into(), Arc::new(rendered(&["a 3\n"])));
+        part.replace(relist);
+        assert_eq!(part.counts(), (1, 1));
+        assert!(part.synced());
+    }
+
+    #[test]
+    fn resources_are_written_in_name_order() {
+        let make = |name: &'static str, line: &str| {
+            let s = ResourceStore::new(name, vec![format!("# {name}\n")]);
+            let p = Arc::new(Part::default());
+            p.apply("u", rendered(&[line]));
+            s.set_parts(vec![p]);
+            Arc::new(s)
+        };
+        let store = Store::new(vec![make("pods", "p 1\n"), make("nodes", "n 1\n")]);
+        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# nodes\nn 1\n# pods\np 1\n");
+    }
+}
