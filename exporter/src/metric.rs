@@ -131,7 +131,11 @@ impl<K> FamilyGen<K> {
         }
         help.push_str(self.help);
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        format!("# HELP {name} {help}\n# TYPE {name} {ty}\n", name = self.name, ty = self.metric_type.as_str())
+        format!(
+            "# HELP {name} {help}\n# TYPE {name} {ty}\n",
+            name = self.name,
+            ty = self.metric_type.as_str()
+        )
     }
 }
 
@@ -148,7 +152,12 @@ pub struct Sink<'a> {
 impl<'a> Sink<'a> {
     /// A sink writing samples named `name` into `buf`.
     pub fn new(buf: &'a mut Vec<u8>, name: &'static str, leading: &'a [u8], trailing: &'a [u8]) -> Self {
-        Self { buf, name, leading, trailing }
+        Self {
+            buf,
+            name,
+            leading,
+            trailing,
+        }
     }
 
     /// One sample with only the default labels.
@@ -352,8 +361,13 @@ mod tests {
 
     #[test]
     fn header_prefixes_stable_and_deprecated() {
-        let f = FamilyGen::<()>::gauge("kube_endpoint_ports", "Information about the Endpoint ports.", Stability::Stable, |_, _| {})
-            .deprecated("v2.14.0");
+        let f = FamilyGen::<()>::gauge(
+            "kube_endpoint_ports",
+            "Information about the Endpoint ports.",
+            Stability::Stable,
+            |_, _| {},
+        )
+        .deprecated("v2.14.0");
         assert_eq!(
             f.header(),
             "# HELP kube_endpoint_ports [STABLE] (Deprecated since v2.14.0) Information about the Endpoint ports.\n# TYPE kube_endpoint_ports gauge\n"

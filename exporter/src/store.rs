@@ -27,7 +27,11 @@ impl Rendered {
     /// Wraps a buffer and the end offset of each family in it.
     pub fn new(buf: Vec<u8>, ends: Vec<u32>) -> Self {
         let series = buf.iter().filter(|&&b| b == b'\n').count() as u32;
-        Self { buf: buf.into_boxed_slice(), ends: ends.into_boxed_slice(), series }
+        Self {
+            buf: buf.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+            series,
+        }
     }
 
     /// The bytes of family `i` (empty when the family wrote nothing).
@@ -89,7 +93,10 @@ impl Part {
     /// Object count and series count.
     pub fn counts(&self) -> (usize, u64) {
         let objects = self.objects.read();
-        (objects.len(), objects.values().map(|r| u64::from(r.series())).sum())
+        (
+            objects.len(),
+            objects.values().map(|r| u64::from(r.series())).sum(),
+        )
     }
 
     fn snapshot_into(&self, out: &mut Vec<Arc<Rendered>>) {
@@ -112,7 +119,10 @@ impl ResourceStore {
     pub fn new(name: &'static str, headers: Vec<String>) -> Self {
         Self {
             name,
-            headers: headers.into_iter().map(|h| h.into_bytes().into_boxed_slice()).collect(),
+            headers: headers
+                .into_iter()
+                .map(|h| h.into_bytes().into_boxed_slice())
+                .collect(),
             parts: RwLock::new(Vec::new()),
         }
     }
@@ -140,7 +150,11 @@ impl ResourceStore {
 
     /// Objects and series held across parts.
     pub fn counts(&self) -> (usize, u64) {
-        self.parts.read().iter().map(|p| p.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        self.parts
+            .read()
+            .iter()
+            .map(|p| p.counts())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
     /// Snapshot of every object's bytes; locks are held only while cloning the `Arc`s.
@@ -154,8 +168,7 @@ impl ResourceStore {
     }
 
     /// Writes the resource's families (header, then every object's samples) to `w`. Writes
-    /// nothing when the resource has no object, as upstream. `seen` de-duplicates headers across
-    /// resources.
+    /// nothing when the resource has no object, as upstream.
     pub fn write_to(&self, w: &mut dyn FnMut(&[u8]), objects: &[Arc<Rendered>]) {
         if objects.is_empty() {
             return;
@@ -190,9 +203,10 @@ impl Store {
         &self.resources
     }
 
-    /// Whether every resource finished its first list.
+    /// Whether every resource finished its first list (never true for an empty store, which
+    /// only exists before the shard is known).
     pub fn synced(&self) -> bool {
-        self.resources.iter().all(|r| r.synced())
+        !self.resources.is_empty() && self.resources.iter().all(|r| r.synced())
     }
 
     /// The whole exposition as one buffer (used by `render` and tests).
@@ -227,7 +241,10 @@ mod tests {
         store.set_parts(vec![part.clone()]);
         part.apply("u1", rendered(&["a 1\n", "b 1\n"]));
         let store = Store::new(vec![Arc::new(store)]);
-        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# A\na 1\n# B\nb 1\n");
+        assert_eq!(
+            String::from_utf8(store.exposition()).expect("utf8"),
+            "# A\na 1\n# B\nb 1\n"
+        );
     }
 
     #[test]
@@ -262,6 +279,9 @@ mod tests {
             Arc::new(s)
         };
         let store = Store::new(vec![make("pods", "p 1\n"), make("nodes", "n 1\n")]);
-        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# nodes\nn 1\n# pods\np 1\n");
+        assert_eq!(
+            String::from_utf8(store.exposition()).expect("utf8"),
+            "# nodes\nn 1\n# pods\np 1\n"
+        );
     }
 }

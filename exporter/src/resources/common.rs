@@ -95,8 +95,16 @@ impl KeyAllowlist {
 /// Maps a Kubernetes label key to a Prometheus label name the way upstream does: every rune
 /// outside `[a-zA-Z0-9_]` becomes `_`, then camelCase becomes snake_case, then lowercase.
 pub fn sanitize_label_name(prefix: &str, key: &str) -> String {
-    let sanitized: Vec<char> =
-        key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let sanitized: Vec<char> = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let mut out = String::with_capacity(prefix.len() + 1 + sanitized.len() + 4);
     out.push_str(prefix);
     out.push('_');
@@ -126,8 +134,11 @@ pub fn label_names<'k>(prefix: &str, keys: impl IntoIterator<Item = &'k str>) ->
     for n in &names {
         *counts.entry(n.as_str()).or_default() += 1;
     }
-    let clashing: HashSet<String> =
-        counts.into_iter().filter(|(_, c)| *c > 1).map(|(n, _)| n.to_string()).collect();
+    let clashing: HashSet<String> = counts
+        .into_iter()
+        .filter(|(_, c)| *c > 1)
+        .map(|(n, _)| n.to_string())
+        .collect();
     if clashing.is_empty() {
         return names;
     }
@@ -153,11 +164,20 @@ pub fn label_names<'k>(prefix: &str, keys: impl IntoIterator<Item = &'k str>) ->
 
 /// Writes one `kube_<kind>_labels`-style sample: the allowed entries of `map` as `prefix_*`
 /// labels. Without an allowlist entry no sample is written, as upstream.
-pub fn write_allowed(sink: &mut Sink<'_>, map: Option<&BTreeMap<String, String>>, allow: Option<&KeyAllowlist>, prefix: &str) {
+pub fn write_allowed(
+    sink: &mut Sink<'_>,
+    map: Option<&BTreeMap<String, String>>,
+    allow: Option<&KeyAllowlist>,
+    prefix: &str,
+) {
     let Some(allow) = allow else { return };
     let empty = BTreeMap::new();
-    let pairs: Vec<(&str, &str)> =
-        map.unwrap_or(&empty).iter().filter(|(k, _)| allow.allows(k)).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = map
+        .unwrap_or(&empty)
+        .iter()
+        .filter(|(k, _)| allow.allows(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let names = label_names(prefix, pairs.iter().map(|(k, _)| *k));
     sink.sample(names.iter().zip(pairs.iter().map(|(_, v)| *v)), 1.0);
 }
@@ -187,7 +207,11 @@ pub fn annotations_family<K: HasMeta + 'static>(
 }
 
 /// The `kube_<kind>_created` family: creation timestamp in seconds, when set.
-pub fn created_family<K: HasMeta + 'static>(name: &'static str, help: &'static str, stability: Stability) -> FamilyGen<K> {
+pub fn created_family<K: HasMeta + 'static>(
+    name: &'static str,
+    help: &'static str,
+    stability: Stability,
+) -> FamilyGen<K> {
     FamilyGen::gauge(name, help, stability, |o: &K, s| {
         if let Some(t) = &o.meta().creation_timestamp {
             s.value(unix_seconds(t))
@@ -196,7 +220,11 @@ pub fn created_family<K: HasMeta + 'static>(name: &'static str, help: &'static s
 }
 
 /// The `kube_<kind>_deletion_timestamp` family: deletion timestamp in seconds, when set.
-pub fn deletion_family<K: HasMeta + 'static>(name: &'static str, help: &'static str, stability: Stability) -> FamilyGen<K> {
+pub fn deletion_family<K: HasMeta + 'static>(
+    name: &'static str,
+    help: &'static str,
+    stability: Stability,
+) -> FamilyGen<K> {
     FamilyGen::gauge(name, help, stability, |o: &K, s| {
         if let Some(t) = &o.meta().deletion_timestamp {
             s.value(unix_seconds(t))
@@ -205,8 +233,14 @@ pub fn deletion_family<K: HasMeta + 'static>(name: &'static str, help: &'static 
 }
 
 /// `kube_<kind>_owner`: one sample per owner reference, or one with empty values.
-pub fn owner_family<K: HasMeta + 'static>(name: &'static str, help: &'static str, stability: Stability) -> FamilyGen<K> {
-    FamilyGen::gauge(name, help, stability, |o: &K, s| write_owners(s, o.meta().owner_references.as_deref()))
+pub fn owner_family<K: HasMeta + 'static>(
+    name: &'static str,
+    help: &'static str,
+    stability: Stability,
+) -> FamilyGen<K> {
+    FamilyGen::gauge(name, help, stability, |o: &K, s| {
+        write_owners(s, o.meta().owner_references.as_deref())
+    })
 }
 
 /// Owner samples as upstream writes them: kind, name and is_controller (`false` when unset) per
@@ -214,19 +248,34 @@ pub fn owner_family<K: HasMeta + 'static>(name: &'static str, help: &'static str
 pub fn write_owners(s: &mut Sink<'_>, owners: Option<&[OwnerReference]>) {
     let owners = owners.unwrap_or_default();
     if owners.is_empty() {
-        s.sample([("owner_kind", ""), ("owner_name", ""), ("owner_is_controller", "")], 1.0);
+        s.sample(
+            [
+                ("owner_kind", ""),
+                ("owner_name", ""),
+                ("owner_is_controller", ""),
+            ],
+            1.0,
+        );
     }
     for r in owners {
-        let controller = if r.controller == Some(true) { "true" } else { "false" };
+        let controller = if r.controller == Some(true) {
+            "true"
+        } else {
+            "false"
+        };
         s.sample(
-            [("owner_kind", r.kind.as_str()), ("owner_name", r.name.as_str()), ("owner_is_controller", controller)],
+            [
+                ("owner_kind", r.kind.as_str()),
+                ("owner_name", r.name.as_str()),
+                ("owner_is_controller", controller),
+            ],
             1.0,
         );
     }
 }
 
 /// One-hot condition status: three samples `status=true|false|unknown`, 1 on the one that holds.
-pub fn write_condition_status<'a>(s: &mut Sink<'_>, leading: &[(&'static str, &'a str)], status: &str) {
+pub fn write_condition_status(s: &mut Sink<'_>, leading: &[(&'static str, &str)], status: &str) {
     for (label, value) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
         let labels = leading.iter().copied().chain(std::iter::once(("status", label)));
         s.sample(labels, crate::metric::bool_f64(status == value));
@@ -282,13 +331,27 @@ mod tests {
 
     #[test]
     fn clashing_names_get_conflict_suffixes_in_sorted_key_order() {
-        let names = label_names("label", ["conflicting-label1", "conflicting.label1", "conflicting_label1"]);
+        let names = label_names(
+            "label",
+            ["conflicting-label1", "conflicting.label1", "conflicting_label1"],
+        );
         assert_eq!(
             names,
-            ["label_conflicting_label1_conflict1", "label_conflicting_label1_conflict2", "label_conflicting_label1_conflict3"]
+            [
+                "label_conflicting_label1_conflict1",
+                "label_conflicting_label1_conflict2",
+                "label_conflicting_label1_conflict3"
+            ]
         );
         let names = label_names("label", ["A.b.conflict1", "a-b", "a.b"]);
-        assert_eq!(names, ["label_a_b_conflict1", "label_a_b_conflict2", "label_a_b_conflict3"]);
+        assert_eq!(
+            names,
+            [
+                "label_a_b_conflict1",
+                "label_a_b_conflict2",
+                "label_a_b_conflict3"
+            ]
+        );
     }
 
     #[test]

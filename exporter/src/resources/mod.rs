@@ -2,12 +2,9 @@
 //! type (only the fields its metrics read) and a table of metric families.
 
 pub mod common;
-
+pub mod daemonset;
 pub mod deployment;
-
-
-
-
+pub mod statefulset;
 
 use crate::{
     metric::{FamilyGen, Sink},
@@ -26,8 +23,42 @@ pub struct FamilyOptions {
     pub annotations: Option<Arc<KeyAllowlist>>,
 }
 
+/// Builds the `Api` of a kind in a namespace or cluster-wide, whichever its scope allows.
+pub trait ScopeApi {
+    /// The API handle; `namespace` is ignored for cluster-scoped kinds.
+    fn api<K: kube::Resource<Scope = Self, DynamicType = ()>>(
+        client: kube::Client,
+        namespace: Option<&str>,
+    ) -> kube::Api<K>
+    where
+        Self: Sized;
+}
+
+impl ScopeApi for k8s_openapi::NamespaceResourceScope {
+    fn api<K: kube::Resource<Scope = Self, DynamicType = ()>>(
+        client: kube::Client,
+        namespace: Option<&str>,
+    ) -> kube::Api<K> {
+        match namespace {
+            Some(ns) => kube::Api::namespaced(client, ns),
+            None => kube::Api::all(client),
+        }
+    }
+}
+
+impl ScopeApi for k8s_openapi::ClusterResourceScope {
+    fn api<K: kube::Resource<Scope = Self, DynamicType = ()>>(
+        client: kube::Client,
+        _: Option<&str>,
+    ) -> kube::Api<K> {
+        kube::Api::all(client)
+    }
+}
+
 /// A Kubernetes kind the exporter serves.
-pub trait Kind: kube::Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+pub trait Kind:
+    kube::Resource<DynamicType = (), Scope: ScopeApi> + DeserializeOwned + Clone + Debug + Send + Sync + 'static
+{
     /// Resource name as used by `--resources`, e.g. `pods`.
     const RESOURCE: &'static str;
     /// Kind as written in objects, e.g. `Pod`.
@@ -84,7 +115,10 @@ impl<K: Kind> Renderer<K> {
     /// A renderer over `families` (already filtered), appending `trailing` (e.g. `,cluster="x"`)
     /// to every sample.
     pub fn new(families: Vec<FamilyGen<K>>, trailing: Vec<u8>) -> Self {
-        Self { families, trailing: trailing.into_boxed_slice() }
+        Self {
+            families,
+            trailing: trailing.into_boxed_slice(),
+        }
     }
 
     /// One `# HELP`/`# TYPE` block per family, in order.
@@ -104,7 +138,10 @@ impl<K: Kind> Renderer<K> {
         let mut buf = Vec::with_capacity(256 * self.families.len().min(16));
         let mut ends = Vec::with_capacity(self.families.len());
         for family in &self.families {
-            family.generate(obj, &mut Sink::new(&mut buf, family.name, &leading, &self.trailing));
+            family.generate(
+                obj,
+                &mut Sink::new(&mut buf, family.name, &leading, &self.trailing),
+            );
             ends.push(buf.len() as u32);
         }
         Rendered::new(buf, ends)
@@ -138,6 +175,10 @@ pub struct Registered {
     pub default_enabled: bool,
     /// Lists the families.
     pub families: fn() -> Vec<FamilyInfo>,
+    /// Starts the watchers of this resource (`runtime::start_resource::<K>`).
+    pub start: crate::runtime::StartFn,
+    /// Renders a dump of objects of this kind (`render::render_kind::<K>`).
+    pub render: crate::render::RenderFn,
 }
 
 fn infos<K: Kind>() -> Vec<FamilyInfo> {
@@ -155,12 +196,21 @@ fn infos<K: Kind>() -> Vec<FamilyInfo> {
 }
 
 const fn entry<K: Kind>(default_enabled: bool) -> Registered {
-    Registered { name: K::RESOURCE, kind: K::KIND, default_enabled, families: infos::<K> }
+    Registered {
+        name: K::RESOURCE,
+        kind: K::KIND,
+        default_enabled,
+        families: infos::<K>,
+        start: crate::runtime::start_resource::<K>,
+        render: crate::render::render_kind::<K>,
+    }
 }
 
 /// Every resource this build implements, in name order.
 pub const REGISTRY: &[Registered] = &[
+    entry::<daemonset::DaemonSet>(true),
     entry::<deployment::Deployment>(true),
+    entry::<statefulset::StatefulSet>(true),
 ];
 
 /// Looks a resource up by its `--resources` name.
@@ -170,19 +220,11 @@ pub fn find(name: &str) -> Option<&'static Registered> {
 
 /// Upstream's default resource set, for resources this build implements.
 pub fn default_resources() -> Vec<&'static str> {
-    REGISTRY.iter().filter(|r| r.default_enabled).map(|r| r.name).collect()
-}
-
-/// Calls `$body` with `$K` bound to the projection type of the resource named `$name`.
-#[macro_export]
-macro_rules! with_kind {
-    ($name:expr, |$K:ident| $body:expr, else $other:expr) => {{
-        use $crate::resources::*;
-        match $name {
-            "deployments" => { type $K = deployment::Deployment; $body }
-            _ => $other,
-        }
-    }};
+    REGISTRY
+        .iter()
+        .filter(|r| r.default_enabled)
+        .map(|r| r.name)
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,301 @@
+//! The metrics port (`/metrics`, `/healthz`, `/livez`, landing page) and the telemetry port
+//! (`/metrics`, `/healthz`, `/livez`, `/readyz`).
+//!
+//! A scrape takes a snapshot of `Arc`s under short read locks, then a blocking task copies the
+//! bytes (gzipping them when asked) into chunks streamed to the client, so scrapes never hold a
+//! lock that a watcher needs and never block each other.
+
+use crate::{
+    runtime::Current,
+    store::{Rendered, ResourceStore},
+    telemetry::{HandlerLabels, Metrics, ResourceLabels, encode_registry},
+    watch,
+};
+use axum::{
+    Router,
+    body::Body,
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::{any, get},
+};
+use bytes::Bytes;
+use flate2::{Compression, write::GzEncoder};
+use prometheus_client::registry::Registry;
+use std::{convert::Infallible, io::Write, sync::Arc, time::Instant};
+
+/// Content type of the main `/metrics`.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const CHUNK: usize = 256 * 1024;
+
+/// What the handlers share.
+pub struct AppState {
+    /// The runtime to serve from.
+    pub current: Arc<Current>,
+    /// Self-metrics.
+    pub metrics: Metrics,
+    /// The telemetry registry.
+    pub registry: Arc<Registry>,
+    /// gzip allowed (`--enable-gzip-encoding`).
+    pub enable_gzip: bool,
+    /// For `/livez`; `None` in tests.
+    pub client: Option<kube::Client>,
+}
+
+/// Routes of the metrics port.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", any(serve_metrics))
+        .route("/healthz", get(|| async { "OK" }))
+        .route("/livez", get(livez))
+        .route(
+            "/",
+            get(|| async { landing("Metrics for Kubernetes' state", &["metrics", "healthz", "livez"]) }),
+        )
+        .with_state(state)
+}
+
+/// Routes of the telemetry port.
+pub fn telemetry_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_telemetry))
+        .route("/healthz", get(|| async { "OK" }))
+        .route("/livez", get(|| async { "OK" }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/",
+            get(|| async {
+                landing(
+                    "Self-metrics for statefleet-exporter",
+                    &["metrics", "healthz", "livez", "readyz"],
+                )
+            }),
+        )
+        .with_state(state)
+}
+
+fn landing(subtitle: &str, links: &[&str]) -> Html<String> {
+    let items: String = links
+        .iter()
+        .map(|l| format!("<li><a href=\"{l}\">{l}</a></li>\n"))
+        .collect();
+    Html(format!(
+        "<!DOCTYPE html>\n<html><head><title>statefleet-exporter</title></head><body>\n<h1>statefleet-exporter</h1>\n\
+         <h2>{subtitle}</h2>\n<p>Version: {}</p>\n<ul>\n{items}</ul>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+async fn livez(State(state): State<Arc<AppState>>) -> Response {
+    match &state.client {
+        Some(client) if !watch::apiserver_live(client).await => {
+            (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+        }
+        _ => "OK".into_response(),
+    }
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.current.get().store.synced() {
+        "OK".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+    }
+}
+
+async fn serve_telemetry(State(state): State<Arc<AppState>>) -> Response {
+    let runtime = state.current.get();
+    for r in runtime.store.resources() {
+        let (objects, series) = r.counts();
+        let labels = ResourceLabels {
+            resource: r.name().into(),
+        };
+        state.metrics.objects.get_or_create(&labels).set(objects as i64);
+        state.metrics.series.get_or_create(&labels).set(series as i64);
+    }
+    let body = encode_registry(&state.registry);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `resources=` and `exclude_resources=` query parameters (repeatable, comma-separated).
+#[derive(Debug, Default, PartialEq)]
+pub struct ResourceQuery {
+    include: Option<Vec<String>>,
+    exclude: Vec<String>,
+}
+
+impl ResourceQuery {
+    /// Parses a raw query string.
+    pub fn parse(query: Option<&str>) -> Self {
+        let mut q = ResourceQuery::default();
+        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let values = value
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            match key {
+                "resources" => q.include.get_or_insert_with(Vec::new).extend(values),
+                "exclude_resources" => q.exclude.extend(values),
+                _ => {}
+            }
+        }
+        q
+    }
+
+    fn keeps(&self, resource: &str) -> bool {
+        self.include
+            .as_ref()
+            .is_none_or(|i| i.iter().any(|r| r == resource))
+            && !self.exclude.iter().any(|r| r == resource)
+    }
+}
+
+/// Whether the client accepts gzip, as upstream decides: the first `gzip` token wins.
+pub fn wants_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "gzip" || t.starts_with("gzip;"))
+}
+
+async fn serve_metrics(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let query = ResourceQuery::parse(query.as_deref());
+    let runtime = state.current.get();
+    let snapshot: Vec<(Arc<ResourceStore>, Vec<Arc<Rendered>>)> = runtime
+        .store
+        .resources()
+        .iter()
+        .filter(|r| query.keeps(r.name()))
+        .map(|r| (r.clone(), r.snapshot()))
+        .collect();
+    let gzip = state.enable_gzip && wants_gzip(&headers);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let histogram = state
+        .metrics
+        .scrape_duration
+        .get_or_create(&HandlerLabels {
+            handler: "metrics".into(),
+            method: method.as_str().to_lowercase(),
+        })
+        .clone();
+    tokio::task::spawn_blocking(move || {
+        let sink = ChunkSink {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let sink = if gzip {
+            let mut gz = GzEncoder::new(sink, Compression::fast());
+            write_snapshot(&snapshot, &mut gz);
+            gz.finish().ok()
+        } else {
+            let mut sink = sink;
+            write_snapshot(&snapshot, &mut sink);
+            Some(sink)
+        };
+        if let Some(mut sink) = sink {
+            let _ = sink.flush();
+        }
+        histogram.observe(started.elapsed().as_secs_f64());
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CONTENT_TYPE));
+    if gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+fn write_snapshot(snapshot: &[(Arc<ResourceStore>, Vec<Arc<Rendered>>)], w: &mut dyn Write) {
+    let mut failed = false;
+    for (store, objects) in snapshot {
+        store.write_to(
+            &mut |bytes| {
+                // A closed connection makes every later write fail; stop copying.
+                if !failed && w.write_all(bytes).is_err() {
+                    failed = true;
+                }
+            },
+            objects,
+        );
+        if failed {
+            return;
+        }
+    }
+}
+
+/// Collects bytes into chunks and hands them to the response stream.
+struct ChunkSink {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_query_includes_then_excludes() {
+        let q = ResourceQuery::parse(Some("resources=pods,nodes&exclude_resources=nodes"));
+        assert!(q.keeps("pods"));
+        assert!(!q.keeps("nodes"));
+        assert!(!q.keeps("deployments"));
+        assert!(!ResourceQuery::parse(Some("resources=")).keeps("pods"));
+        assert!(ResourceQuery::parse(None).keeps("pods"));
+    }
+
+    #[test]
+    fn gzip_is_chosen_like_upstream() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("deflate, gzip;q=0.5"),
+        );
+        assert!(wants_gzip(&h));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br"));
+        assert!(!wants_gzip(&h));
+    }
+}
