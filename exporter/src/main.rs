@@ -69,7 +69,7 @@ fn render_cmd(flags: &Flags, input: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn client_for(options: &Options) -> anyhow::Result<Client> {
+async fn client_for(options: &Options, metrics: &Metrics) -> anyhow::Result<Client> {
     let mut config = match &options.kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path)
@@ -86,7 +86,10 @@ async fn client_for(options: &Options) -> anyhow::Result<Client> {
         config.cluster_url = url.parse().map_err(|e| anyhow!("--apiserver={url:?}: {e}"))?;
     }
     let url = config.cluster_url.clone();
-    let client = Client::try_from(config).context("failed to build the API client")?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("failed to build the API client")?
+        .with_layer(&watch::CountCalls::new(metrics.clone()))
+        .build();
     match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
         Ok(Ok(v)) => info!(server = %url, version = %v.git_version, "connected to the API server"),
         Ok(Err(e)) => return Err(anyhow!("failed to reach the API server at {url}: {e}")),
@@ -102,10 +105,9 @@ async fn client_for(options: &Options) -> anyhow::Result<Client> {
 async fn serve(flags: Flags) -> anyhow::Result<()> {
     let options = Options::load(&flags)?;
     telemetry::init_logging(flags.log_format == "json");
-    let client = client_for(&options).await?;
-
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    let client = client_for(&options, &metrics).await?;
     let current = Arc::new(Current::new(Runtime::empty(ShardFilter::all())));
     let shared_options = Arc::new(RwLock::new(options.clone()));
 

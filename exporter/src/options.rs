@@ -653,10 +653,7 @@ mod tests {
                 &["--metric-labels-allowlist=deployments=[a*b*]"],
                 "more than one wildcard",
             ),
-            (
-                &["--node=n1", "--resources=deployments"],
-                "need --resources=pods",
-            ),
+            (&["--node=n1", "--resources=deployments"], "need --resources=pods"),
         ];
         for (args, want) in cases {
             let err = parse(args).expect_err("must fail");

@@ -15,11 +15,7 @@ use futures::StreamExt;
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
 use kube::{
     Api, Client,
-    runtime::{
-        WatchStreamExt,
-        utils::Backoff,
-        watcher::{self, Event},
-    },
+    runtime::watcher::{self, Event},
 };
 use std::{sync::Arc, time::Duration};
 use tracing::{debug, info, warn};
@@ -52,38 +48,33 @@ pub struct WatchSpec {
     pub use_apiserver_cache: bool,
 }
 
-/// Exponential backoff from 250 ms to 4 s, so the exporter is exact again within seconds of the
-/// API server's return; reset after each successful event.
+/// Exponential backoff from 200 ms to 3 s, so the exporter is exact again within seconds of
+/// the API server's return; reset by every successful event.
 struct QuickBackoff {
     next: Duration,
 }
 
 impl QuickBackoff {
-    const FIRST: Duration = Duration::from_millis(250);
-    const MAX: Duration = Duration::from_secs(4);
-}
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(3);
 
-impl Iterator for QuickBackoff {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let now = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        // Spread retries of many watchers with a little jitter from the clock.
-        let jitter = u64::from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .subsec_nanos()
-                % 100,
-        );
-        Some(now + Duration::from_millis(jitter))
+    fn new() -> Self {
+        Self { next: Self::FIRST }
     }
-}
 
-impl Backoff for QuickBackoff {
     fn reset(&mut self) {
         self.next = Self::FIRST;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        // Spread the retries of many watchers with a little jitter from the clock.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        now + Duration::from_millis(u64::from(nanos % 100))
     }
 }
 
@@ -110,12 +101,12 @@ pub async fn run<K: Kind>(
         resource: K::RESOURCE.into(),
     };
     let mut relist: Option<Relist> = None;
-    let mut stream = watcher::watcher(api, config)
-        .backoff(QuickBackoff {
-            next: QuickBackoff::FIRST,
-        })
-        .boxed();
+    let mut stream = watcher::watcher(api, config).boxed();
+    let mut backoff = QuickBackoff::new();
     while let Some(event) = stream.next().await {
+        if event.is_ok() {
+            backoff.reset();
+        }
         match event {
             Ok(Event::Init) => relist = Some(Relist::new()),
             Ok(Event::InitApply(obj)) => {
@@ -127,8 +118,6 @@ pub async fn run<K: Kind>(
                 let set = relist.take().unwrap_or_default();
                 let count = set.len();
                 part.replace(set);
-                metrics.call(false, K::GO_TYPE, true);
-                metrics.call(true, K::GO_TYPE, true);
                 metrics.relists.get_or_create(&labels).inc();
                 metrics.synced.get_or_create(&labels).set(1);
                 info!(
@@ -151,12 +140,15 @@ pub async fn run<K: Kind>(
                 metrics.events.get_or_create(&labels).inc();
             }
             Err(error) => {
-                let list = matches!(error, watcher::Error::InitialListFailed(_));
-                metrics.call(!list, K::GO_TYPE, false);
+                // The call itself was counted by `CountCalls`.
                 if is_forbidden(&error) {
                     warn!(resource = K::RESOURCE, %error, "forbidden: the service account may not list/watch this resource; retrying");
                 } else {
                     warn!(resource = K::RESOURCE, %error, "watch error; retrying");
+                }
+                // 410 Gone: the watcher relists next; anything else waits a little first.
+                if !is_gone(&error) {
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }
@@ -167,6 +159,10 @@ pub async fn run<K: Kind>(
 fn kept_uid<'a, K: Kind>(obj: &'a K, filter: &ShardFilter) -> Option<&'a str> {
     let uid = obj.meta().uid.as_deref()?;
     filter.keeps(uid).then_some(uid)
+}
+
+fn is_gone(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchError(status) if status.code == 410)
 }
 
 fn is_forbidden(error: &watcher::Error) -> bool {
@@ -208,12 +204,12 @@ pub async fn watch_replicas(
 ) {
     let api: Api<StatefulSet> = Api::namespaced(client, &namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = watcher::watcher(api, config)
-        .backoff(QuickBackoff {
-            next: QuickBackoff::FIRST,
-        })
-        .boxed();
+    let mut stream = watcher::watcher(api, config).boxed();
+    let mut backoff = QuickBackoff::new();
     while let Some(event) = stream.next().await {
+        if event.is_ok() {
+            backoff.reset();
+        }
         match event {
             Ok(Event::Apply(sts) | Event::InitApply(sts)) => {
                 let replicas = sts.spec.replicas.unwrap_or(1).max(0) as u32;
@@ -224,7 +220,10 @@ pub async fn watch_replicas(
                 });
             }
             Ok(_) => {}
-            Err(error) => warn!(%error, statefulset = %name, "statefulset watch error; retrying"),
+            Err(error) => {
+                warn!(%error, statefulset = %name, "statefulset watch error; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
         }
     }
 }
@@ -237,4 +236,118 @@ pub async fn apiserver_live(client: &Client) -> bool {
     tokio::time::timeout(Duration::from_secs(5), client.request_text(req))
         .await
         .is_ok_and(|r| r.is_ok())
+}
+
+/// A tower layer on the API client that counts every list and watch call by resource and
+/// result, as upstream's `kube_state_metrics_list_total` / `watch_total` do, including calls
+/// that failed before reaching the API server.
+#[derive(Clone)]
+pub struct CountCalls {
+    metrics: Metrics,
+}
+
+impl CountCalls {
+    /// Counts into `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for CountCalls {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The service made by [`CountCalls`].
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S, B, ReqBody> tower::Service<http::Request<ReqBody>> for Counted<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let call = classify_call(req.method(), req.uri());
+        let fut = self.inner.call(req);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let res = fut.await;
+            if let Some((watch, go_type)) = call {
+                let ok = matches!(&res, Ok(r) if r.status().is_success());
+                metrics.call(watch, go_type, ok);
+            }
+            res
+        })
+    }
+}
+
+/// For a collection GET of a known resource: whether it is a watch, and upstream's type name.
+pub fn classify_call(method: &http::Method, uri: &http::Uri) -> Option<(bool, &'static str)> {
+    if method != http::Method::GET {
+        return None;
+    }
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let plural = match segments.as_slice() {
+        ["api", _, plural] | ["api", _, "namespaces", _, plural] => *plural,
+        ["apis", _, _, plural] | ["apis", _, _, "namespaces", _, plural] => *plural,
+        _ => return None,
+    };
+    let entry = crate::resources::find(plural)?;
+    let watch = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1");
+    Some((watch, entry.go_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_gets_are_classified_as_list_or_watch() {
+        let get = http::Method::GET;
+        let uri = |s: &str| s.parse::<http::Uri>().expect("uri");
+        assert_eq!(
+            classify_call(&get, &uri("/apis/apps/v1/deployments?limit=500")),
+            Some((false, "*v1.Deployment"))
+        );
+        assert_eq!(
+            classify_call(
+                &get,
+                &uri("/apis/apps/v1/namespaces/a/deployments?watch=true&resourceVersion=1")
+            ),
+            Some((true, "*v1.Deployment"))
+        );
+        assert_eq!(
+            classify_call(&get, &uri("/apis/apps/v1/namespaces/a/deployments/web")),
+            None
+        );
+        assert_eq!(
+            classify_call(&http::Method::POST, &uri("/apis/apps/v1/deployments")),
+            None
+        );
+        assert_eq!(classify_call(&get, &uri("/version")), None);
+    }
 }

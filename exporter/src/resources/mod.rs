@@ -171,6 +171,8 @@ pub struct Registered {
     pub name: &'static str,
     /// Kind, e.g. `Pod`.
     pub kind: &'static str,
+    /// Upstream's telemetry type name, e.g. `*v1.Pod`.
+    pub go_type: &'static str,
     /// Whether it is on without `--resources`.
     pub default_enabled: bool,
     /// Lists the families.
@@ -199,6 +201,7 @@ const fn entry<K: Kind>(default_enabled: bool) -> Registered {
     Registered {
         name: K::RESOURCE,
         kind: K::KIND,
+        go_type: K::GO_TYPE,
         default_enabled,
         families: infos::<K>,
         start: crate::runtime::start_resource::<K>,

@@ -1,0 +1,46 @@
+# statefleet: every workflow is a recipe. `just --list` shows them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+cache := env_var_or_default("STATEFLEET_CACHE", home_directory() / ".cache/statefleet")
+export STATEFLEET_CACHE := cache
+export STATEFLEET_BIN_DIR := cache / "bin"
+
+default:
+    @just --list
+
+# Build kube-apiserver/-controller-manager/-scheduler, etcd, upstream kube-state-metrics and Prometheus from source (cached by version; warm runs build nothing)
+cluster-bins:
+    scripts/cluster-bins.sh all >/dev/null
+
+# Format all Rust code
+fmt:
+    cargo fmt --all
+
+# Formatting and clippy, warnings are errors
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Unit and golden tests (no cluster needed)
+unit:
+    cargo test --workspace --exclude statefleet-e2e
+
+# The exporter's output for every fixture must pass `promtool check metrics`
+check-metrics: cluster-bins
+    scripts/check-metrics.sh
+
+# End-to-end suite on a real control plane built from the official Kubernetes modules
+e2e: cluster-bins
+    cargo build -p statefleet-exporter
+    cargo test -p statefleet-e2e -- --test-threads=2
+
+# Everything CI runs
+test: lint unit check-metrics e2e
+
+# Render 100k synthetic pods-shaped objects and one full scrape; prints ns/object and bytes/s
+bench-render:
+    cargo run --release -p statefleet-exporter --example bench_render
+
+# Print the implemented metric families
+families:
+    cargo run -q -p statefleet-exporter -- families
