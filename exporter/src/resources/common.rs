@@ -3,6 +3,7 @@
 
 use crate::metric::{FamilyGen, Sink, Stability};
 use k8s_openapi::apimachinery::pkg::{
+    api::resource::Quantity,
     apis::meta::v1::{ObjectMeta, OwnerReference, Time},
     util::intstr::IntOrString,
 };
@@ -307,6 +308,385 @@ impl<K: kube::Resource> HasMeta for K {
     }
 }
 
+// --- quantities ---
+
+/// apimachinery's `MaxMilliValue`: above it upstream reads `Value()` instead of `MilliValue()`.
+const MAX_MILLI_VALUE: i64 = i64::MAX / 1000;
+
+/// A resource quantity as upstream's `convertValueToFloat64` reads it: `float64(Value())` when
+/// `Value()` exceeds `MaxMilliValue`, else `float64(MilliValue()) / 1000`. Both round away from
+/// zero as apimachinery does (`"0.1n"` reads as 0.001), including its int64 quirks (`"1e20"` reads
+/// as 0 because `Value()` overflows). `None` when the string is not a quantity; upstream would have
+/// failed to decode the whole object, here only that sample is skipped. Also `None` when the exact
+/// value in nanos needs more than 38 digits (i128), far beyond any real resource amount.
+pub fn quantity_to_f64(q: &Quantity) -> Option<f64> {
+    // Quantity.UnmarshalJSON trims surrounding whitespace before parsing.
+    let amount = parse_quantity(q.0.trim())?;
+    let value = amount.scaled_value(0);
+    Some(if value > MAX_MILLI_VALUE {
+        value as f64
+    } else {
+        amount.scaled_value(-3) as f64 / 1000.0
+    })
+}
+
+/// A resource name as a label value, upstream's `SanitizeLabelName`: every rune outside
+/// `[a-zA-Z0-9_]` becomes `_` (no snake-casing, no prefix).
+pub fn sanitize_resource_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `hugepages-*`, upstream's `isHugePageResourceName`.
+pub fn is_huge_page_resource_name(name: &str) -> bool {
+    name.starts_with("hugepages-")
+}
+
+/// `attachable-volumes-*`, upstream's `isAttachableVolumeResourceName`.
+pub fn is_attachable_volume_resource_name(name: &str) -> bool {
+    name.starts_with("attachable-volumes-")
+}
+
+/// Upstream's `isExtendedResourceName`: a prefixed name outside `kubernetes.io/` whose quota form
+/// `requests.<name>` is a valid qualified name (`<dns-subdomain>/<label-key-name>`).
+pub fn is_extended_resource_name(name: &str) -> bool {
+    let native = !name.contains('/') || name.contains("kubernetes.io/");
+    if native || name.starts_with("requests.") {
+        return false;
+    }
+    let quota = format!("requests.{name}");
+    let mut parts = quota.split('/');
+    let (Some(prefix), Some(key), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    is_dns1123_subdomain(prefix) && is_label_key_name(key)
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`, at most 253 bytes.
+fn is_dns1123_subdomain(s: &str) -> bool {
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty() && edge(b[0]) && edge(b[b.len() - 1]) && b.iter().all(|&c| edge(c) || c == b'-')
+        })
+}
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, at most 63 bytes.
+fn is_label_key_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// A parsed quantity in one of apimachinery's two representations; which one is chosen matters,
+/// because they round and overflow differently.
+#[derive(Debug, PartialEq)]
+enum Amount {
+    /// `int64Amount`: `value * 10^scale`.
+    Int { value: i64, scale: i32 },
+    /// `inf.Dec`: `unscaled * 10^-scale` (inf's scale counts decimal places).
+    Dec { unscaled: i128, scale: i32 },
+}
+
+/// Suffix -> (base, exponent, binary), as apimachinery's suffixer interprets it.
+fn interpret_suffix(suffix: &[u8]) -> Option<(u32, i32, bool)> {
+    let decimal = |e| Some((10, e, false));
+    let binary = |e| Some((2, e, true));
+    match suffix {
+        b"" => decimal(0),
+        b"n" => decimal(-9),
+        b"u" => decimal(-6),
+        b"m" => decimal(-3),
+        b"k" => decimal(3),
+        b"M" => decimal(6),
+        b"G" => decimal(9),
+        b"T" => decimal(12),
+        b"P" => decimal(15),
+        b"E" => decimal(18),
+        b"Ki" => binary(10),
+        b"Mi" => binary(20),
+        b"Gi" => binary(30),
+        b"Ti" => binary(40),
+        b"Pi" => binary(50),
+        b"Ei" => binary(60),
+        [b'e' | b'E', rest @ ..] if !rest.is_empty() => {
+            // strconv.ParseInt(.., 10, 64) then a truncating int32 conversion.
+            let exponent: i64 = std::str::from_utf8(rest).ok()?.parse().ok()?;
+            decimal(exponent as i32)
+        }
+        _ => None,
+    }
+}
+
+/// The pieces of a quantity string: sign, the numeric text (`value`), integer digits without
+/// leading zeros (`num`), fraction digits (`denom`) and suffix; apimachinery's
+/// `parseQuantityString`, byte for byte.
+struct Split<'a> {
+    positive: bool,
+    value: &'a [u8],
+    num: &'a [u8],
+    denom: &'a [u8],
+    suffix: &'a [u8],
+}
+
+fn split_quantity(s: &[u8]) -> Option<Split<'_>> {
+    let end = s.len();
+    let mut out = Split {
+        positive: true,
+        value: b"0",
+        num: b"0",
+        denom: b"",
+        suffix: b"",
+    };
+    let mut pos = 0;
+    match s.first() {
+        Some(b'-') => {
+            out.positive = false;
+            pos += 1;
+        }
+        Some(b'+') => pos += 1,
+        _ => {}
+    }
+    while pos < end && s[pos] == b'0' {
+        pos += 1;
+    }
+    if pos >= end {
+        return Some(out); // only zeros: num and value are "0"
+    }
+    let start = pos;
+    while pos < end && s[pos].is_ascii_digit() {
+        pos += 1;
+    }
+    if pos >= end {
+        out.num = &s[start..];
+        out.value = s;
+        return Some(out);
+    }
+    if pos > start {
+        out.num = &s[start..pos];
+    }
+    if s[pos] == b'.' {
+        pos += 1;
+        let start = pos;
+        while pos < end && s[pos].is_ascii_digit() {
+            pos += 1;
+        }
+        out.denom = &s[start..pos];
+        if pos >= end {
+            out.value = s;
+            return Some(out);
+        }
+    }
+    out.value = &s[..pos];
+    let suffix_start = pos;
+    while pos < end && b"eEinumkKMGTP".contains(&s[pos]) {
+        pos += 1;
+    }
+    if pos < end && matches!(s[pos], b'-' | b'+') {
+        pos += 1;
+    }
+    while pos < end && s[pos].is_ascii_digit() {
+        pos += 1;
+    }
+    if pos < end {
+        return None; // ErrFormatWrong
+    }
+    out.suffix = &s[suffix_start..];
+    Some(out)
+}
+
+/// apimachinery's `ParseQuantity`, down to which representation it picks.
+fn parse_quantity(s: &str) -> Option<Amount> {
+    if s.is_empty() {
+        return None;
+    }
+    let split = split_quantity(s.as_bytes())?;
+    let (base, exponent, binary) = interpret_suffix(split.suffix)?;
+    let digits = (split.num.len() + split.denom.len()) as i32;
+
+    // The int64 fast path, taken when the digits surely fit.
+    let (precision, mut scale, mantissa) = if binary {
+        if split.denom.is_empty() {
+            (
+                15 - split.num.len() as i32 - exponent * 3 / 10 - 1,
+                0i32,
+                1i64 << exponent,
+            )
+        } else {
+            (-1, 0, 1)
+        }
+    } else {
+        (18 - digits, exponent, 1)
+    };
+    if precision >= 0 {
+        scale = scale.wrapping_sub(split.denom.len() as i32);
+        if scale >= -9 {
+            let shifted = [split.num, split.denom].concat();
+            let value: i64 = std::str::from_utf8(&shifted).ok()?.parse().ok()?;
+            if let Some(result) = value.checked_mul(mantissa) {
+                let value = if split.positive { result } else { -result };
+                return Some(Amount::Int { value, scale });
+            }
+        }
+    }
+
+    // The inf.Dec path: exact decimal, rounded up to nanos, BinarySI capped at MaxInt64.
+    let value = std::str::from_utf8(split.value).ok()?;
+    let (int_part, frac_part) = value.split_once('.').unwrap_or((value, ""));
+    let int_part = int_part.trim_start_matches(['+', '-']);
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None; // ErrNumeric: no digits
+    }
+    let mut unscaled: i128 = format!("{int_part}{frac_part}").parse().ok()?;
+    let mut scale = frac_part.len() as i32;
+    if base == 10 {
+        scale = scale.wrapping_add(exponent.wrapping_neg());
+    } else {
+        unscaled = unscaled.checked_mul(1i128 << exponent)?;
+    }
+    if unscaled != 0 {
+        unscaled = round_up_to_nanos(unscaled, scale)?;
+        scale = 9;
+        if binary && unscaled > i128::from(i64::MAX) * 1_000_000_000 {
+            unscaled = i128::from(i64::MAX);
+            scale = 0;
+        }
+    }
+    Some(Amount::Dec {
+        unscaled: if split.positive { unscaled } else { -unscaled },
+        scale,
+    })
+}
+
+/// A non-negative `unscaled * 10^-scale` re-expressed with 9 decimal places, rounding up.
+fn round_up_to_nanos(unscaled: i128, scale: i32) -> Option<i128> {
+    let shift = i64::from(scale) - 9;
+    if shift <= 0 {
+        return unscaled.checked_mul(10i128.checked_pow(u32::try_from(-shift).ok()?)?);
+    }
+    let Some(divisor) = u32::try_from(shift).ok().and_then(|s| 10i128.checked_pow(s)) else {
+        return Some(1); // below one nano and not zero
+    };
+    let quotient = unscaled / divisor;
+    Some(if unscaled % divisor != 0 {
+        quotient + 1
+    } else {
+        quotient
+    })
+}
+
+impl Amount {
+    /// `ScaledValue(scale)`: 0 is `Value()`, -3 is `MilliValue()`.
+    fn scaled_value(&self, scale: i32) -> i64 {
+        match *self {
+            Amount::Int { value, scale: own } => {
+                if own < scale {
+                    negative_scale(value, scale.wrapping_sub(own))
+                } else {
+                    positive_scale(value, own.wrapping_sub(scale))
+                }
+            }
+            Amount::Dec { unscaled, scale: own } => dec_scaled_value(unscaled, own, -scale),
+        }
+    }
+}
+
+/// `negativeScaleInt64`: divides by `10^scale`, rounding away from zero.
+fn negative_scale(base: i64, scale: i32) -> i64 {
+    let mut value = base;
+    let mut fraction = false;
+    for _ in 0..scale {
+        fraction |= value % 10 != 0;
+        value /= 10;
+        if value == 0 {
+            return match (fraction, base > 0) {
+                (false, _) => 0,
+                (true, true) => 1,
+                (true, false) => -1,
+            };
+        }
+    }
+    match (fraction, base > 0) {
+        (false, _) => value,
+        (true, true) => value + 1,
+        (true, false) => value - 1,
+    }
+}
+
+/// `positiveScaleInt64`: multiplies by `10^scale`. The fixed steps keep the wrapped product on
+/// overflow, the step-by-ten loop gives 0, exactly as apimachinery.
+fn positive_scale(base: i64, scale: i32) -> i64 {
+    let wrapping = |factor: i64| match base {
+        0 | 1 => base * factor,
+        i64::MIN => 0,
+        _ => base.wrapping_mul(factor),
+    };
+    match scale {
+        0 => base,
+        1 => wrapping(10),
+        2 => wrapping(100),
+        3 => wrapping(1000),
+        6 => wrapping(1_000_000),
+        9 => wrapping(1_000_000_000),
+        _ => {
+            let mut value = base;
+            for _ in 0..scale.max(0) {
+                match value.checked_mul(10) {
+                    Some(0) | None => return 0,
+                    Some(v) => value = v,
+                }
+            }
+            value
+        }
+    }
+}
+
+/// big.Int's `Int64()`: the low 64 bits of the magnitude, with the sign applied.
+fn go_int64(v: i128) -> i64 {
+    let low = v.unsigned_abs() as u64 as i64;
+    if v < 0 { low.wrapping_neg() } else { low }
+}
+
+/// apimachinery's `scaledValue(unscaled, scale, newScale)` for an inf.Dec amount.
+fn dec_scaled_value(unscaled: i128, scale: i32, new_scale: i32) -> i64 {
+    let dif = i64::from(scale) - i64::from(new_scale);
+    if dif == 0 {
+        return go_int64(unscaled);
+    }
+    if dif < 0 {
+        // int64(math.Pow10(n)) is exact up to 10^18; beyond, amd64 yields MinInt64.
+        let factor = if -dif <= 18 {
+            10i64.pow((-dif) as u32)
+        } else {
+            i64::MIN
+        };
+        return go_int64(unscaled).wrapping_mul(factor);
+    }
+    if unscaled < i128::from(i64::MAX) && dif < 19 {
+        let (value, divisor) = (go_int64(unscaled), 10i64.pow(dif as u32));
+        let result = value / divisor;
+        return if value % divisor != 0 { result + 1 } else { result };
+    }
+    // big.Int DivMod is Euclidean: the quotient rounds down and the remainder is non-negative.
+    let (quotient, inexact) = match u32::try_from(dif).ok().and_then(|d| 10i128.checked_pow(d)) {
+        Some(divisor) => (unscaled.div_euclid(divisor), unscaled.rem_euclid(divisor) != 0),
+        None => (if unscaled < 0 { -1 } else { 0 }, unscaled != 0),
+    };
+    go_int64(quotient).wrapping_add(i64::from(inexact))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +744,129 @@ mod tests {
         assert!(KeyAllowlist::new(&["*".into()]).allows("anything"));
         // `*` after the first entry is ignored.
         assert!(!KeyAllowlist::new(&["app".into(), "*".into()]).allows("other"));
+    }
+
+    fn q(s: &str) -> Option<f64> {
+        quantity_to_f64(&Quantity(s.into()))
+    }
+
+    #[test]
+    fn quantities_read_like_upstream_convert_value_to_float64() {
+        // Expected values printed by upstream's convertValueToFloat64 (apimachinery v0.36.3).
+        let cases: &[(&str, f64)] = &[
+            ("0", 0.0),
+            ("1", 1.0),
+            ("100m", 0.1),
+            ("250m", 0.25),
+            ("1.5", 1.5),
+            ("0.5", 0.5),
+            ("1e3", 1000.0),
+            ("1E3", 1000.0),
+            ("1e+3", 1000.0),
+            ("12e6", 1.2e7),
+            ("1k", 1000.0),
+            ("1Ki", 1024.0),
+            ("10Ki", 10240.0),
+            ("1Mi", 1048576.0),
+            ("1Gi", 1073741824.0),
+            ("16Gi", 17179869184.0),
+            ("32843800Ki", 33632051200.0),
+            ("1Pi", 1125899906842624.0),
+            ("1.5Gi", 1610612736.0),
+            ("0.5Gi", 536870912.0),
+            ("110", 110.0),
+            ("123.456789", 123.457),
+            ("1.23456789012345678901", 1.235),
+            ("3.999999999999999999", 4.0),
+            ("1.0", 1.0),
+            ("1.000", 1.0),
+            ("+5", 5.0),
+            (".5", 0.5),
+            ("5.", 5.0),
+            (".", 0.0),
+            ("+", 0.0),
+            ("Ki", 0.0),
+            ("  3  ", 3.0),
+            // Rounded up to the milli, away from zero.
+            ("1m", 0.001),
+            ("999m", 0.999),
+            ("1001m", 1.001),
+            ("0.5m", 0.001),
+            ("1.5m", 0.002),
+            ("0.0001", 0.001),
+            ("1u", 0.001),
+            ("1n", 0.001),
+            ("0.1n", 0.001),
+            ("0.000000001", 0.001),
+            ("0.0000000001", 0.001),
+            ("1e-3", 0.001),
+            ("5e-4", 0.001),
+            ("1e-10", 0.001),
+            ("-1", -1.0),
+            ("-1.5", -1.5),
+            ("-100m", -0.1),
+            ("-1.5Gi", -1610612736.0),
+            // Large values switch from MilliValue to Value, then int64 overflow shows.
+            ("9223372036854774", 9.223372036854774e15),
+            ("9223372036854775", 9.223372036854774e15),
+            ("9223372036854776", 9.223372036854776e15),
+            ("9223372036854775.5", 9.223372036854776e15),
+            ("9.2233720368547e15", 9.2233720368547e15),
+            ("1E", 1e18),
+            ("1e18", 1e18),
+            ("9E", 9e18),
+            ("1Ei", 1.152921504606847e18),
+            ("7Ei", 8.070450532247929e18),
+            ("8Ei", 9.223372036854776e18),
+            ("100Ei", 9.223372036854776e18),
+            ("9223372036854775807", 9.223372036854776e18),
+            ("10E", 0.0),
+            ("1e19", 0.0),
+            ("1e20", 0.0),
+            ("1.5e100", 0.0),
+            ("9223372036854775808", 0.0),
+            ("12345678901234567890", 4.807115922877859e15),
+            ("1234567890123456789012345", 1.0962463713375599e18),
+        ];
+        for (s, want) in cases {
+            assert_eq!(q(s), Some(*want), "quantity {s:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_quantities_are_none() {
+        for s in [
+            "", "abc", "1 Gi", "1gi", "1Gi1", "1e", "1.2.3", "--1", "1Ki2", "é",
+        ] {
+            assert_eq!(q(s), None, "quantity {s:?}");
+        }
+    }
+
+    #[test]
+    fn resource_names_sanitise_without_snake_case() {
+        assert_eq!(sanitize_resource_name("nvidia.com/gpu"), "nvidia_com_gpu");
+        assert_eq!(sanitize_resource_name("hugepages-2Mi"), "hugepages_2Mi");
+        assert_eq!(sanitize_resource_name("é/x"), "__x");
+    }
+
+    #[test]
+    fn extended_resource_names_follow_upstream() {
+        for name in ["nvidia.com/gpu", "example.com/Foo_bar.1", "a.b/c"] {
+            assert!(is_extended_resource_name(name), "{name}");
+        }
+        for name in [
+            "cpu",
+            "hugepages-2Mi",
+            "kubernetes.io/x",
+            "foo.kubernetes.io/x",
+            "requests.x/y",
+            "Example.com/gpu",
+            "a/b/c",
+            "nvidia.com/",
+            "nvidia.com/-gpu",
+            "x_y.com/gpu",
+        ] {
+            assert!(!is_extended_resource_name(name), "{name}");
+        }
     }
 }

@@ -4,6 +4,8 @@
 pub mod common;
 pub mod daemonset;
 pub mod deployment;
+pub mod node;
+pub mod replicaset;
 pub mod statefulset;
 
 use crate::{
@@ -213,6 +215,8 @@ const fn entry<K: Kind>(default_enabled: bool) -> Registered {
 pub const REGISTRY: &[Registered] = &[
     entry::<daemonset::DaemonSet>(true),
     entry::<deployment::Deployment>(true),
+    entry::<node::Node>(true),
+    entry::<replicaset::ReplicaSet>(true),
     entry::<statefulset::StatefulSet>(true),
 ];
 
