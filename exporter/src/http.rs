@@ -65,20 +65,14 @@ pub fn telemetry_router(state: Arc<AppState>) -> Router {
         .route(
             "/",
             get(|| async {
-                landing(
-                    "Self-metrics for statefleet-exporter",
-                    &["metrics", "healthz", "livez", "readyz"],
-                )
+                landing("Self-metrics for statefleet-exporter", &["metrics", "healthz", "livez", "readyz"])
             }),
         )
         .with_state(state)
 }
 
 fn landing(subtitle: &str, links: &[&str]) -> Html<String> {
-    let items: String = links
-        .iter()
-        .map(|l| format!("<li><a href=\"{l}\">{l}</a></li>\n"))
-        .collect();
+    let items: String = links.iter().map(|l| format!("<li><a href=\"{l}\">{l}</a></li>\n")).collect();
     Html(format!(
         "<!DOCTYPE html>\n<html><head><title>statefleet-exporter</title></head><body>\n<h1>statefleet-exporter</h1>\n\
          <h2>{subtitle}</h2>\n<p>Version: {}</p>\n<ul>\n{items}</ul>\n</body></html>\n",
@@ -107,20 +101,12 @@ async fn serve_telemetry(State(state): State<Arc<AppState>>) -> Response {
     let runtime = state.current.get();
     for r in runtime.store.resources() {
         let (objects, series) = r.counts();
-        let labels = ResourceLabels {
-            resource: r.name().into(),
-        };
+        let labels = ResourceLabels { resource: r.name().into() };
         state.metrics.objects.get_or_create(&labels).set(objects as i64);
         state.metrics.series.get_or_create(&labels).set(series as i64);
     }
     let body = encode_registry(&state.registry);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
         .into_response()
 }
 
@@ -137,10 +123,7 @@ impl ResourceQuery {
         let mut q = ResourceQuery::default();
         for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let values = value
-                .split(',')
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty());
+            let values = value.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
             match key {
                 "resources" => q.include.get_or_insert_with(Vec::new).extend(values),
                 "exclude_resources" => q.exclude.extend(values),
@@ -151,9 +134,7 @@ impl ResourceQuery {
     }
 
     fn keeps(&self, resource: &str) -> bool {
-        self.include
-            .as_ref()
-            .is_none_or(|i| i.iter().any(|r| r == resource))
+        self.include.as_ref().is_none_or(|i| i.iter().any(|r| r == resource))
             && !self.exclude.iter().any(|r| r == resource)
     }
 }
@@ -190,16 +171,10 @@ async fn serve_metrics(
     let histogram = state
         .metrics
         .scrape_duration
-        .get_or_create(&HandlerLabels {
-            handler: "metrics".into(),
-            method: method.as_str().to_lowercase(),
-        })
+        .get_or_create(&HandlerLabels { handler: "metrics".into(), method: method.as_str().to_lowercase() })
         .clone();
     tokio::task::spawn_blocking(move || {
-        let sink = ChunkSink {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        };
+        let sink = ChunkSink { tx, buf: Vec::with_capacity(CHUNK) };
         let sink = if gzip {
             let mut gz = GzEncoder::new(sink, Compression::fast());
             write_snapshot(&snapshot, &mut gz);
@@ -214,17 +189,15 @@ async fn serve_metrics(
         }
         histogram.observe(started.elapsed().as_secs_f64());
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) },
+        );
     let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CONTENT_TYPE));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CONTENT_TYPE));
     if gzip {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
 }
@@ -290,10 +263,7 @@ mod tests {
     #[test]
     fn gzip_is_chosen_like_upstream() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("deflate, gzip;q=0.5"),
-        );
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("deflate, gzip;q=0.5"));
         assert!(wants_gzip(&h));
         h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br"));
         assert!(!wants_gzip(&h));

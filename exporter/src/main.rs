@@ -57,9 +57,7 @@ fn render_cmd(flags: &Flags, input: &str) -> anyhow::Result<()> {
     let options = Options::load(flags)?;
     let mut text = String::new();
     if input == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("failed to read standard input")?;
+        std::io::stdin().read_to_string(&mut text).context("failed to read standard input")?;
     } else {
         text = std::fs::read_to_string(input).with_context(|| format!("failed to read --input {input}"))?;
     }
@@ -78,9 +76,7 @@ async fn client_for(options: &Options, metrics: &Metrics) -> anyhow::Result<Clie
                 .await
                 .with_context(|| format!("failed to load --kubeconfig {}", path.display()))?
         }
-        None => Config::infer()
-            .await
-            .context("failed to find a kubeconfig or in-cluster config")?,
+        None => Config::infer().await.context("failed to find a kubeconfig or in-cluster config")?,
     };
     if let Some(url) = &options.apiserver {
         config.cluster_url = url.parse().map_err(|e| anyhow!("--apiserver={url:?}: {e}"))?;
@@ -94,9 +90,7 @@ async fn client_for(options: &Options, metrics: &Metrics) -> anyhow::Result<Clie
         Ok(Ok(v)) => info!(server = %url, version = %v.git_version, "connected to the API server"),
         Ok(Err(e)) => return Err(anyhow!("failed to reach the API server at {url}: {e}")),
         Err(_) => {
-            return Err(anyhow!(
-                "failed to reach the API server at {url}: timed out after 15s"
-            ));
+            return Err(anyhow!("failed to reach the API server at {url}: timed out after 15s"));
         }
     }
     Ok(client)
@@ -114,11 +108,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
     match &options.shard_mode {
         ShardMode::Static { shard, total } => {
             metrics.set_shard(*shard, *total);
-            let filter = ShardFilter {
-                hash: options.shard_hash,
-                shard: *shard,
-                total: *total,
-            };
+            let filter = ShardFilter { hash: options.shard_hash, shard: *shard, total: *total };
             let runtime = Runtime::start(&client, &options, filter, &metrics);
             let current = current.clone();
             tokio::spawn(async move { current.swap_when_synced(runtime, SWAP_LIMIT).await });
@@ -143,10 +133,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
     }
 
     if let Some(path) = options.config.clone() {
-        metrics
-            .config_reload_ok
-            .get_or_create(&config_labels(&path))
-            .set(1);
+        metrics.config_reload_ok.get_or_create(&config_labels(&path)).set(1);
         tokio::spawn(reload_on_change(
             flags.clone(),
             path,
@@ -166,12 +153,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
     });
     let main_listener = TcpListener::bind((options.host.as_str(), options.port))
         .await
-        .with_context(|| {
-            format!(
-                "failed to listen on --host={} --port={}",
-                options.host, options.port
-            )
-        })?;
+        .with_context(|| format!("failed to listen on --host={} --port={}", options.host, options.port))?;
     let telemetry_listener = TcpListener::bind((options.telemetry_host.as_str(), options.telemetry_port))
         .await
         .with_context(|| {
@@ -193,10 +175,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
 }
 
 fn config_labels(path: &std::path::Path) -> ConfigLabels {
-    ConfigLabels {
-        r#type: "config".into(),
-        filename: path.display().to_string(),
-    }
+    ConfigLabels { r#type: "config".into(), filename: path.display().to_string() }
 }
 
 /// Follows the StatefulSet's replicas and re-shards live when they change.
@@ -220,20 +199,13 @@ async fn autoshard(
             continue;
         }
         if ordinal >= total {
-            warn!(
-                ordinal,
-                total, "this pod's ordinal is beyond the StatefulSet's replicas; serving nothing"
-            );
+            warn!(ordinal, total, "this pod's ordinal is beyond the StatefulSet's replicas; serving nothing");
         }
         active = Some(total);
         info!(shard = ordinal, total, "sharding changed");
         metrics.set_shard(ordinal, total);
         let opts = options.read().clone();
-        let filter = ShardFilter {
-            hash: opts.shard_hash,
-            shard: ordinal,
-            total: total.max(1),
-        };
+        let filter = ShardFilter { hash: opts.shard_hash, shard: ordinal, total: total.max(1) };
         let runtime = Runtime::start(&client, &opts, filter, &metrics);
         current.swap_when_synced(runtime, SWAP_LIMIT).await;
     }
@@ -281,16 +253,9 @@ async fn reload_on_change(
                 let filter = match next.shard_mode {
                     ShardMode::Static { shard, total } => {
                         metrics.set_shard(shard, total);
-                        ShardFilter {
-                            hash: next.shard_hash,
-                            shard,
-                            total,
-                        }
+                        ShardFilter { hash: next.shard_hash, shard, total }
                     }
-                    ShardMode::Auto { .. } => ShardFilter {
-                        hash: next.shard_hash,
-                        ..current.get().filter
-                    },
+                    ShardMode::Auto { .. } => ShardFilter { hash: next.shard_hash, ..current.get().filter },
                 };
                 info!("config file changed; applying");
                 let runtime = Runtime::start(&client, &next, filter, &metrics);

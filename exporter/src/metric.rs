@@ -152,12 +152,7 @@ pub struct Sink<'a> {
 impl<'a> Sink<'a> {
     /// A sink writing samples named `name` into `buf`.
     pub fn new(buf: &'a mut Vec<u8>, name: &'static str, leading: &'a [u8], trailing: &'a [u8]) -> Self {
-        Self {
-            buf,
-            name,
-            leading,
-            trailing,
-        }
+        Self { buf, name, leading, trailing }
     }
 
     /// One sample with only the default labels.

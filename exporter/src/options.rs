@@ -310,25 +310,15 @@ impl Options {
                 resources.join(",")
             )));
         }
-        let node_selector = if f.track_unscheduled_pods {
-            Some(String::new())
-        } else {
-            f.node.clone()
-        };
+        let node_selector = if f.track_unscheduled_pods { Some(String::new()) } else { f.node.clone() };
 
         let shard_mode = match (&f.pod, &f.pod_namespace) {
-            (Some(pod), Some(ns)) => ShardMode::Auto {
-                pod: pod.clone(),
-                namespace: ns.clone(),
-            },
+            (Some(pod), Some(ns)) => ShardMode::Auto { pod: pod.clone(), namespace: ns.clone() },
             (Some(pod), None) => return Err(invalid(format!("--pod={pod} needs --pod-namespace"))),
             (None, Some(ns)) => return Err(invalid(format!("--pod-namespace={ns} needs --pod"))),
             (None, None) => {
                 if f.total_shards < 1 || f.total_shards > i64::from(u32::MAX) {
-                    return Err(invalid(format!(
-                        "--total-shards={} must be at least 1",
-                        f.total_shards
-                    )));
+                    return Err(invalid(format!("--total-shards={} must be at least 1", f.total_shards)));
                 }
                 if f.shard < 0 || f.shard >= f.total_shards {
                     return Err(invalid(format!(
@@ -336,24 +326,15 @@ impl Options {
                         f.shard, f.total_shards
                     )));
                 }
-                ShardMode::Static {
-                    shard: f.shard as u32,
-                    total: f.total_shards as u32,
-                }
+                ShardMode::Static { shard: f.shard as u32, total: f.total_shards as u32 }
             }
         };
 
         let list = |v: &[String]| -> Vec<String> {
-            v.iter()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
+            v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
         };
-        let (allow, deny, opt_in) = (
-            list(&f.metric_allowlist),
-            list(&f.metric_denylist),
-            list(&f.metric_opt_in_list),
-        );
+        let (allow, deny, opt_in) =
+            (list(&f.metric_allowlist), list(&f.metric_denylist), list(&f.metric_opt_in_list));
         if !allow.is_empty() && !deny.is_empty() {
             return Err(invalid(
                 "--metric-allowlist and --metric-denylist are mutually exclusive; set only one",
@@ -380,11 +361,8 @@ impl Options {
                 .collect::<Result<_, _>>()?,
         };
 
-        let labels_allow = allowlist(
-            "--metric-labels-allowlist",
-            f.metric_labels_allowlist.as_deref(),
-            &resources,
-        )?;
+        let labels_allow =
+            allowlist("--metric-labels-allowlist", f.metric_labels_allowlist.as_deref(), &resources)?;
         let annotations_allow = allowlist(
             "--metric-annotations-allowlist",
             f.metric_annotations_allowlist.as_deref(),
@@ -397,10 +375,7 @@ impl Options {
             return Err(invalid("--cluster-name must not be empty"));
         }
         if !matches!(f.log_format.as_str(), "text" | "json") {
-            return Err(invalid(format!(
-                "--log-format={:?} must be text or json",
-                f.log_format
-            )));
+            return Err(invalid(format!("--log-format={:?} must be text or json", f.log_format)));
         }
 
         Ok(Options {
@@ -428,11 +403,8 @@ impl Options {
 
     /// The field selector for namespaced list/watch calls: namespace denylist, then node.
     pub fn field_selector(&self) -> Option<String> {
-        let mut terms: Vec<String> = self
-            .namespaces_denylist
-            .iter()
-            .map(|ns| format!("metadata.namespace!={ns}"))
-            .collect();
+        let mut terms: Vec<String> =
+            self.namespaces_denylist.iter().map(|ns| format!("metadata.namespace!={ns}")).collect();
         if let Some(node) = &self.node_selector {
             terms.push(format!("spec.nodeName={node}"));
         }
@@ -544,18 +516,12 @@ fn keys_of(map: BTreeMap<String, serde_norway::Value>) -> Vec<String> {
 }
 
 fn format_allowlist(map: BTreeMap<String, Vec<String>>) -> String {
-    map.into_iter()
-        .map(|(k, v)| format!("{k}=[{}]", v.join(",")))
-        .collect::<Vec<_>>()
-        .join(",")
+    map.into_iter().map(|(k, v)| format!("{k}=[{}]", v.join(","))).collect::<Vec<_>>().join(",")
 }
 
 /// Overlays the YAML file's keys on the flags. Non-empty list values replace the flag values.
 fn overlay_config(flags: &mut Flags, path: &Path) -> Result<(), OptionsError> {
-    let err = |reason: String| OptionsError::Config {
-        path: path.display().to_string(),
-        reason,
-    };
+    let err = |reason: String| OptionsError::Config { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let file: ConfigFile = if text.trim().is_empty() {
         ConfigFile::default()
@@ -640,20 +606,11 @@ mod tests {
             (&["--total-shards=0"], "--total-shards=0"),
             (&["--pod=p-0"], "--pod=p-0 needs --pod-namespace"),
             (&["--resources=foo"], "--resources: unknown resource \"foo\""),
-            (
-                &["--metric-allowlist=a", "--metric-denylist=b"],
-                "mutually exclusive",
-            ),
+            (&["--metric-allowlist=a", "--metric-denylist=b"], "mutually exclusive"),
             (&["--metric-denylist=("], "--metric-denylist: invalid regex \"(\""),
-            (
-                &["--metric-labels-allowlist=pods=app"],
-                "--metric-labels-allowlist=\"pods=app\"",
-            ),
-            (
-                &["--metric-labels-allowlist=deployments=[a*b*]"],
-                "more than one wildcard",
-            ),
-            (&["--node=n1", "--resources=deployments"], "need --resources=pods"),
+            (&["--metric-labels-allowlist=pods=app"], "--metric-labels-allowlist=\"pods=app\""),
+            (&["--metric-labels-allowlist=deployments=[a*b*]"], "more than one wildcard"),
+            (&["--node=n1", "--resources=pods,deployments"], "need --resources=pods"),
         ];
         for (args, want) in cases {
             let err = parse(args).expect_err("must fail");
@@ -666,11 +623,7 @@ mod tests {
     #[test]
     fn bool_flags_take_a_value_or_none() {
         assert!(parse(&["--use-apiserver-cache"]).expect("ok").use_apiserver_cache);
-        assert!(
-            !parse(&["--use-apiserver-cache=false"])
-                .expect("ok")
-                .use_apiserver_cache
-        );
+        assert!(!parse(&["--use-apiserver-cache=false"]).expect("ok").use_apiserver_cache);
         assert!(parse(&["--enable-gzip-encoding=true"]).expect("ok").enable_gzip);
     }
 
@@ -692,24 +645,15 @@ mod tests {
         assert_eq!(m["pods"], ["app", "team"]);
         assert!(m["nodes"].is_empty());
         assert_eq!(m["deployments"], ["*"]);
-        for bad in [
-            "pods=app",
-            "pods=[a],,nodes=[b]",
-            "pods=[a,]",
-            "pods=[a]x",
-            "pods=[a],",
-        ] {
+        for bad in ["pods=app", "pods=[a],,nodes=[b]", "pods=[a,]", "pods=[a]x", "pods=[a],"] {
             assert!(parse_allowlist(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn star_allowlist_applies_to_every_enabled_resource() {
-        let o = parse(&[
-            "--resources=deployments",
-            "--metric-labels-allowlist=*=[app],deployments=[x]",
-        ])
-        .expect("ok");
+        let o = parse(&["--resources=deployments", "--metric-labels-allowlist=*=[app],deployments=[x]"])
+            .expect("ok");
         assert!(o.labels_allow["deployments"].allows("app"));
         assert!(!o.labels_allow["deployments"].allows("x"));
     }
@@ -724,10 +668,7 @@ mod tests {
         assert!(!o.family_filter.keeps("kube_deployment_labels", false));
         let o = parse(&["--metric-opt-in-list=kube_pod_nodeselectors"]).expect("ok");
         assert!(o.family_filter.keeps("kube_pod_nodeselectors", true));
-        assert!(
-            !o.family_filter
-                .keeps("kube_persistentvolume_csi_attributes", true)
-        );
+        assert!(!o.family_filter.keeps("kube_persistentvolume_csi_attributes", true));
     }
 
     #[test]
@@ -743,9 +684,6 @@ mod tests {
         assert!(o.labels_allow["deployments"].allows("app"));
         std::fs::write(&path, "shards: 4\n").expect("write");
         let err = Options::load(&cli.flags).expect_err("unknown key").to_string();
-        assert!(
-            err.contains("failed to load --config") && err.contains("shards"),
-            "{err}"
-        );
+        assert!(err.contains("failed to load --config") && err.contains("shards"), "{err}");
     }
 }

@@ -71,20 +71,12 @@ pub fn parse_objects(input: &str) -> Result<Vec<Value>, RenderError> {
 /// this shard only, families in order.
 pub fn render(objects: Vec<Value>, options: &Options) -> Result<Vec<u8>, RenderError> {
     let filter = match options.shard_mode {
-        ShardMode::Static { shard, total } => ShardFilter {
-            hash: options.shard_hash,
-            shard,
-            total,
-        },
+        ShardMode::Static { shard, total } => ShardFilter { hash: options.shard_hash, shard, total },
         ShardMode::Auto { .. } => return Err(RenderError::AutoShard),
     };
     let mut by_kind: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for obj in objects {
-        let kind = obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
         by_kind.entry(kind).or_default().push(obj);
     }
     let mut stores = Vec::new();
@@ -115,19 +107,12 @@ pub fn render_kind<K: Kind>(
             continue;
         }
         if let Some(node) = &options.node_selector {
-            let on = item
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let on = item.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
             if on != node {
                 continue;
             }
         }
-        let name = item
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
         let obj: K = serde_json::from_value(item).map_err(|source| RenderError::Decode {
             kind: K::KIND.into(),
             name,
@@ -143,10 +128,7 @@ pub fn render_kind<K: Kind>(
 }
 
 fn namespace_selected(item: &Value, options: &Options) -> bool {
-    let ns = item
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let ns = item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
     (options.namespaces.is_empty() || options.namespaces.iter().any(|n| n == ns))
         && !options.namespaces_denylist.iter().any(|n| n == ns)
 }
@@ -158,11 +140,7 @@ mod tests {
     #[test]
     fn lists_arrays_and_yaml_documents_are_flattened() {
         let json = r#"{"kind":"List","items":[{"kind":"A"},{"kind":"B"}]} {"kind":"C"}"#;
-        let kinds: Vec<_> = parse_objects(json)
-            .expect("json")
-            .iter()
-            .map(|o| o["kind"].clone())
-            .collect();
+        let kinds: Vec<_> = parse_objects(json).expect("json").iter().map(|o| o["kind"].clone()).collect();
         assert_eq!(kinds, ["A", "B", "C"]);
         let yaml = "kind: A\n---\nkind: List\nitems:\n- kind: B\n";
         assert_eq!(parse_objects(yaml).expect("yaml").len(), 2);

@@ -50,11 +50,7 @@ impl Drop for Runtime {
 impl Runtime {
     /// A runtime with nothing in it (before autosharding knows its shard).
     pub fn empty(filter: ShardFilter) -> Self {
-        Self {
-            store: Arc::new(Store::default()),
-            filter,
-            tasks: Vec::new(),
-        }
+        Self { store: Arc::new(Store::default()), filter, tasks: Vec::new() }
     }
 
     /// Starts one watcher per enabled resource and namespace.
@@ -71,11 +67,7 @@ impl Runtime {
                 None => warn!(resource = name, "resource not implemented; skipped"),
             }
         }
-        Self {
-            store: Arc::new(Store::new(resources)),
-            filter,
-            tasks,
-        }
+        Self { store: Arc::new(Store::new(resources)), filter, tasks }
     }
 
     /// Waits until every resource finished its first list, or `limit` passed.
@@ -118,21 +110,11 @@ pub fn start_resource<K: Kind>(
             field_selector: options.field_selector(),
             use_apiserver_cache: options.use_apiserver_cache,
         };
-        let span = info_span!(
-            "watch",
-            resource = K::RESOURCE,
-            namespace = namespace.as_deref().unwrap_or("*")
-        );
+        let span =
+            info_span!("watch", resource = K::RESOURCE, namespace = namespace.as_deref().unwrap_or("*"));
         tasks.push(tokio::spawn(
-            watch::run::<K>(
-                client.clone(),
-                spec,
-                renderer.clone(),
-                filter,
-                part,
-                metrics.clone(),
-            )
-            .instrument(span),
+            watch::run::<K>(client.clone(), spec, renderer.clone(), filter, part, metrics.clone())
+                .instrument(span),
         ));
     }
     store.set_parts(parts);
@@ -147,9 +129,7 @@ pub struct Current {
 impl Current {
     /// Starts with `runtime`.
     pub fn new(runtime: Runtime) -> Self {
-        Self {
-            runtime: RwLock::new(Arc::new(runtime)),
-        }
+        Self { runtime: RwLock::new(Arc::new(runtime)) }
     }
 
     /// The runtime to serve from now.
@@ -166,11 +146,7 @@ impl Current {
                 "new configuration not fully synced in time; serving it anyway"
             );
         }
-        info!(
-            shard = next.filter.shard,
-            total = next.filter.total,
-            "configuration swapped in"
-        );
+        info!(shard = next.filter.shard, total = next.filter.total, "configuration swapped in");
         *self.runtime.write() = Arc::new(next);
     }
 }

@@ -57,9 +57,7 @@ impl FromStr for ShardHash {
 
 /// FNV-1a 64-bit over `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Jump consistent hash (Lamping & Veach 2014), as github.com/dgryski/go-jump computes it.
@@ -87,11 +85,7 @@ pub struct ShardFilter {
 impl ShardFilter {
     /// A filter that keeps everything.
     pub fn all() -> Self {
-        Self {
-            hash: ShardHash::Md5,
-            shard: 0,
-            total: 1,
-        }
+        Self { hash: ShardHash::Md5, shard: 0, total: 1 }
     }
 
     /// Whether the object with `uid` belongs to this shard.
@@ -116,11 +110,7 @@ mod tests {
         ("uid-1", 0x8a6b1025215e9243, [0, 0, 0, 0, 0]),
         ("uid-2", 0x8a6b1125215e93f6, [0, 0, 0, 3, 3]),
         ("uid-3", 0x8a6b1225215e95a9, [0, 1, 1, 1, 4]),
-        (
-            "5a9b1f3e-2f4c-4d8e-9a1b-0c2d3e4f5a6b",
-            0xe6b9a39624bcae5b,
-            [0, 0, 2, 2, 4],
-        ),
+        ("5a9b1f3e-2f4c-4d8e-9a1b-0c2d3e4f5a6b", 0xe6b9a39624bcae5b, [0, 0, 2, 2, 4]),
     ];
 
     #[test]
@@ -144,14 +134,8 @@ mod tests {
         let empty = 0xd41d8cd98f00b204e9800998ecf8427e_u128;
         let a = 0x0cc175b9c0f1b6a831c399e269772661_u128;
         for total in 1..=16_u32 {
-            assert_eq!(
-                ShardHash::Md5.shard_of("", total),
-                (empty % u128::from(total)) as u32
-            );
-            assert_eq!(
-                ShardHash::Md5.shard_of("a", total),
-                (a % u128::from(total)) as u32
-            );
+            assert_eq!(ShardHash::Md5.shard_of("", total), (empty % u128::from(total)) as u32);
+            assert_eq!(ShardHash::Md5.shard_of("a", total), (a % u128::from(total)) as u32);
         }
         // Independently computed with Python's hashlib: int.from_bytes(md5(uid), "big") % t.
         let got: Vec<u32> = (1..=5).map(|t| ShardHash::Md5.shard_of("uid-2", t)).collect();
@@ -163,27 +147,17 @@ mod tests {
 
     #[test]
     fn one_shard_keeps_everything_and_other_ordinals_of_one_keep_nothing() {
-        let f = ShardFilter {
-            hash: ShardHash::Jump,
-            shard: 0,
-            total: 1,
-        };
+        let f = ShardFilter { hash: ShardHash::Jump, shard: 0, total: 1 };
         assert!(f.keeps("anything"));
-        let f = ShardFilter {
-            hash: ShardHash::Jump,
-            shard: 1,
-            total: 1,
-        };
+        let f = ShardFilter { hash: ShardHash::Jump, shard: 1, total: 1 };
         assert!(!f.keeps("anything"));
     }
 
     #[test]
     fn jump_moves_about_one_nth_when_growing() {
         let uids: Vec<String> = (0..10_000).map(|i| format!("uid-{i}")).collect();
-        let moved = uids
-            .iter()
-            .filter(|u| ShardHash::Jump.shard_of(u, 4) != ShardHash::Jump.shard_of(u, 5))
-            .count();
+        let moved =
+            uids.iter().filter(|u| ShardHash::Jump.shard_of(u, 4) != ShardHash::Jump.shard_of(u, 5)).count();
         // Ideal is 1/5 = 2000.
         assert!((1700..2300).contains(&moved), "moved {moved}");
     }

@@ -27,11 +27,7 @@ impl Rendered {
     /// Wraps a buffer and the end offset of each family in it.
     pub fn new(buf: Vec<u8>, ends: Vec<u32>) -> Self {
         let series = buf.iter().filter(|&&b| b == b'\n').count() as u32;
-        Self {
-            buf: buf.into_boxed_slice(),
-            ends: ends.into_boxed_slice(),
-            series,
-        }
+        Self { buf: buf.into_boxed_slice(), ends: ends.into_boxed_slice(), series }
     }
 
     /// The bytes of family `i` (empty when the family wrote nothing).
@@ -93,10 +89,7 @@ impl Part {
     /// Object count and series count.
     pub fn counts(&self) -> (usize, u64) {
         let objects = self.objects.read();
-        (
-            objects.len(),
-            objects.values().map(|r| u64::from(r.series())).sum(),
-        )
+        (objects.len(), objects.values().map(|r| u64::from(r.series())).sum())
     }
 
     fn snapshot_into(&self, out: &mut Vec<Arc<Rendered>>) {
@@ -119,10 +112,7 @@ impl ResourceStore {
     pub fn new(name: &'static str, headers: Vec<String>) -> Self {
         Self {
             name,
-            headers: headers
-                .into_iter()
-                .map(|h| h.into_bytes().into_boxed_slice())
-                .collect(),
+            headers: headers.into_iter().map(|h| h.into_bytes().into_boxed_slice()).collect(),
             parts: RwLock::new(Vec::new()),
         }
     }
@@ -150,11 +140,7 @@ impl ResourceStore {
 
     /// Objects and series held across parts.
     pub fn counts(&self) -> (usize, u64) {
-        self.parts
-            .read()
-            .iter()
-            .map(|p| p.counts())
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        self.parts.read().iter().map(|p| p.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
     /// Snapshot of every object's bytes; locks are held only while cloning the `Arc`s.
@@ -241,10 +227,7 @@ mod tests {
         store.set_parts(vec![part.clone()]);
         part.apply("u1", rendered(&["a 1\n", "b 1\n"]));
         let store = Store::new(vec![Arc::new(store)]);
-        assert_eq!(
-            String::from_utf8(store.exposition()).expect("utf8"),
-            "# A\na 1\n# B\nb 1\n"
-        );
+        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# A\na 1\n# B\nb 1\n");
     }
 
     #[test]
@@ -279,9 +262,6 @@ mod tests {
             Arc::new(s)
         };
         let store = Store::new(vec![make("pods", "p 1\n"), make("nodes", "n 1\n")]);
-        assert_eq!(
-            String::from_utf8(store.exposition()).expect("utf8"),
-            "# nodes\nn 1\n# pods\np 1\n"
-        );
+        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# nodes\nn 1\n# pods\np 1\n");
     }
 }

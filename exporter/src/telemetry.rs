@@ -146,21 +146,13 @@ impl Metrics {
             "Objects held per resource (after sharding).",
             m.objects.clone(),
         );
-        registry.register(
-            "statefleet_resource_series",
-            "Series served per resource.",
-            m.series.clone(),
-        );
+        registry.register("statefleet_resource_series", "Series served per resource.", m.series.clone());
         registry.register(
             "statefleet_resource_synced",
             "1 once the resource finished its first list.",
             m.synced.clone(),
         );
-        registry.register(
-            "statefleet_events",
-            "Watch events applied per resource.",
-            m.events.clone(),
-        );
+        registry.register("statefleet_events", "Watch events applied per resource.", m.events.clone());
         registry.register(
             "statefleet_relists",
             "Complete lists swapped into the store per resource.",
@@ -186,15 +178,9 @@ impl Metrics {
 
     /// Records a list or watch call.
     pub fn call(&self, watch: bool, go_type: &str, ok: bool) {
-        let labels = CallLabels {
-            resource: go_type.into(),
-            result: if ok { "success" } else { "error" }.into(),
-        };
-        let family = if watch {
-            &self.watch_total
-        } else {
-            &self.list_total
-        };
+        let labels =
+            CallLabels { resource: go_type.into(), result: if ok { "success" } else { "error" }.into() };
+        let family = if watch { &self.watch_total } else { &self.list_total };
         family.get_or_create(&labels).inc();
     }
 
@@ -202,9 +188,7 @@ impl Metrics {
     pub fn set_shard(&self, shard: u32, total: u32) {
         self.shard_ordinal.clear();
         self.shard_ordinal
-            .get_or_create(&ShardLabels {
-                shard_ordinal: shard.to_string(),
-            })
+            .get_or_create(&ShardLabels { shard_ordinal: shard.to_string() })
             .set(i64::from(shard));
         self.total_shards.set(i64::from(total));
     }
@@ -224,10 +208,8 @@ pub fn init_logging(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal, so log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -97,9 +97,7 @@ pub async fn run<K: Kind>(
     if spec.use_apiserver_cache {
         config = config.any_semantic();
     }
-    let labels = ResourceLabels {
-        resource: K::RESOURCE.into(),
-    };
+    let labels = ResourceLabels { resource: K::RESOURCE.into() };
     let mut relist: Option<Relist> = None;
     let mut stream = watcher::watcher(api, config).boxed();
     let mut backoff = QuickBackoff::new();
@@ -180,10 +178,10 @@ fn is_forbidden(error: &watcher::Error) -> bool {
 /// The StatefulSet that owns pod `pod` in `namespace`, from its controller owner reference.
 pub async fn owning_statefulset(client: &Client, namespace: &str, pod: &str) -> Result<String, WatchError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let p = pods.get(pod).await.map_err(|source| WatchError::Api {
-        what: format!("get pod {namespace}/{pod}"),
-        source,
-    })?;
+    let p = pods
+        .get(pod)
+        .await
+        .map_err(|source| WatchError::Api { what: format!("get pod {namespace}/{pod}"), source })?;
     p.metadata
         .owner_references
         .unwrap_or_default()
@@ -233,9 +231,7 @@ pub async fn apiserver_live(client: &Client) -> bool {
     let Ok(req) = http::Request::get("/livez").body(Vec::new()) else {
         return false;
     };
-    tokio::time::timeout(Duration::from_secs(5), client.request_text(req))
-        .await
-        .is_ok_and(|r| r.is_ok())
+    tokio::time::timeout(Duration::from_secs(5), client.request_text(req)).await.is_ok_and(|r| r.is_ok())
 }
 
 /// A tower layer on the API client that counts every list and watch call by resource and
@@ -257,10 +253,7 @@ impl<S> tower::Layer<S> for CountCalls {
     type Service = Counted<S>;
 
     fn layer(&self, inner: S) -> Counted<S> {
-        Counted {
-            inner,
-            metrics: self.metrics.clone(),
-        }
+        Counted { inner, metrics: self.metrics.clone() }
     }
 }
 
@@ -313,11 +306,7 @@ pub fn classify_call(method: &http::Method, uri: &http::Uri) -> Option<(bool, &'
         _ => return None,
     };
     let entry = crate::resources::find(plural)?;
-    let watch = uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .any(|kv| kv == "watch=true" || kv == "watch=1");
+    let watch = uri.query().unwrap_or_default().split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
     Some((watch, entry.go_type))
 }
 
@@ -334,20 +323,11 @@ mod tests {
             Some((false, "*v1.Deployment"))
         );
         assert_eq!(
-            classify_call(
-                &get,
-                &uri("/apis/apps/v1/namespaces/a/deployments?watch=true&resourceVersion=1")
-            ),
+            classify_call(&get, &uri("/apis/apps/v1/namespaces/a/deployments?watch=true&resourceVersion=1")),
             Some((true, "*v1.Deployment"))
         );
-        assert_eq!(
-            classify_call(&get, &uri("/apis/apps/v1/namespaces/a/deployments/web")),
-            None
-        );
-        assert_eq!(
-            classify_call(&http::Method::POST, &uri("/apis/apps/v1/deployments")),
-            None
-        );
+        assert_eq!(classify_call(&get, &uri("/apis/apps/v1/namespaces/a/deployments/web")), None);
+        assert_eq!(classify_call(&http::Method::POST, &uri("/apis/apps/v1/deployments")), None);
         assert_eq!(classify_call(&get, &uri("/version")), None);
     }
 }

@@ -96,16 +96,8 @@ impl KeyAllowlist {
 /// Maps a Kubernetes label key to a Prometheus label name the way upstream does: every rune
 /// outside `[a-zA-Z0-9_]` becomes `_`, then camelCase becomes snake_case, then lowercase.
 pub fn sanitize_label_name(prefix: &str, key: &str) -> String {
-    let sanitized: Vec<char> = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let sanitized: Vec<char> =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     let mut out = String::with_capacity(prefix.len() + 1 + sanitized.len() + 4);
     out.push_str(prefix);
     out.push('_');
@@ -135,11 +127,8 @@ pub fn label_names<'k>(prefix: &str, keys: impl IntoIterator<Item = &'k str>) ->
     for n in &names {
         *counts.entry(n.as_str()).or_default() += 1;
     }
-    let clashing: HashSet<String> = counts
-        .into_iter()
-        .filter(|(_, c)| *c > 1)
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let clashing: HashSet<String> =
+        counts.into_iter().filter(|(_, c)| *c > 1).map(|(n, _)| n.to_string()).collect();
     if clashing.is_empty() {
         return names;
     }
@@ -239,9 +228,7 @@ pub fn owner_family<K: HasMeta + 'static>(
     help: &'static str,
     stability: Stability,
 ) -> FamilyGen<K> {
-    FamilyGen::gauge(name, help, stability, |o: &K, s| {
-        write_owners(s, o.meta().owner_references.as_deref())
-    })
+    FamilyGen::gauge(name, help, stability, |o: &K, s| write_owners(s, o.meta().owner_references.as_deref()))
 }
 
 /// Owner samples as upstream writes them: kind, name and is_controller (`false` when unset) per
@@ -249,21 +236,10 @@ pub fn owner_family<K: HasMeta + 'static>(
 pub fn write_owners(s: &mut Sink<'_>, owners: Option<&[OwnerReference]>) {
     let owners = owners.unwrap_or_default();
     if owners.is_empty() {
-        s.sample(
-            [
-                ("owner_kind", ""),
-                ("owner_name", ""),
-                ("owner_is_controller", ""),
-            ],
-            1.0,
-        );
+        s.sample([("owner_kind", ""), ("owner_name", ""), ("owner_is_controller", "")], 1.0);
     }
     for r in owners {
-        let controller = if r.controller == Some(true) {
-            "true"
-        } else {
-            "false"
-        };
+        let controller = if r.controller == Some(true) { "true" } else { "false" };
         s.sample(
             [
                 ("owner_kind", r.kind.as_str()),
@@ -323,25 +299,19 @@ pub fn quantity_to_f64(q: &Quantity) -> Option<f64> {
     // Quantity.UnmarshalJSON trims surrounding whitespace before parsing.
     let amount = parse_quantity(q.0.trim())?;
     let value = amount.scaled_value(0);
-    Some(if value > MAX_MILLI_VALUE {
-        value as f64
-    } else {
-        amount.scaled_value(-3) as f64 / 1000.0
-    })
+    Some(if value > MAX_MILLI_VALUE { value as f64 } else { amount.scaled_value(-3) as f64 / 1000.0 })
+}
+
+/// `Quantity.Value()`: the value rounded up (away from zero) to a whole number, e.g. `1.5` is 2
+/// and `100m` is 1. `None` when the string is not a quantity.
+pub fn quantity_value(q: &Quantity) -> Option<i64> {
+    parse_quantity(q.0.trim()).map(|a| a.scaled_value(0))
 }
 
 /// A resource name as a label value, upstream's `SanitizeLabelName`: every rune outside
 /// `[a-zA-Z0-9_]` becomes `_` (no snake-casing, no prefix).
 pub fn sanitize_resource_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
 /// `hugepages-*`, upstream's `isHugePageResourceName`.
@@ -386,8 +356,7 @@ fn is_label_key_name(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// A parsed quantity in one of apimachinery's two representations; which one is chosen matters,
@@ -443,13 +412,7 @@ struct Split<'a> {
 
 fn split_quantity(s: &[u8]) -> Option<Split<'_>> {
     let end = s.len();
-    let mut out = Split {
-        positive: true,
-        value: b"0",
-        num: b"0",
-        denom: b"",
-        suffix: b"",
-    };
+    let mut out = Split { positive: true, value: b"0", num: b"0", denom: b"", suffix: b"" };
     let mut pos = 0;
     match s.first() {
         Some(b'-') => {
@@ -519,11 +482,7 @@ fn parse_quantity(s: &str) -> Option<Amount> {
     // The int64 fast path, taken when the digits surely fit.
     let (precision, mut scale, mantissa) = if binary {
         if split.denom.is_empty() {
-            (
-                15 - split.num.len() as i32 - exponent * 3 / 10 - 1,
-                0i32,
-                1i64 << exponent,
-            )
+            (15 - split.num.len() as i32 - exponent * 3 / 10 - 1, 0i32, 1i64 << exponent)
         } else {
             (-1, 0, 1)
         }
@@ -564,10 +523,7 @@ fn parse_quantity(s: &str) -> Option<Amount> {
             scale = 0;
         }
     }
-    Some(Amount::Dec {
-        unscaled: if split.positive { unscaled } else { -unscaled },
-        scale,
-    })
+    Some(Amount::Dec { unscaled: if split.positive { unscaled } else { -unscaled }, scale })
 }
 
 /// A non-negative `unscaled * 10^-scale` re-expressed with 9 decimal places, rounding up.
@@ -580,11 +536,7 @@ fn round_up_to_nanos(unscaled: i128, scale: i32) -> Option<i128> {
         return Some(1); // below one nano and not zero
     };
     let quotient = unscaled / divisor;
-    Some(if unscaled % divisor != 0 {
-        quotient + 1
-    } else {
-        quotient
-    })
+    Some(if unscaled % divisor != 0 { quotient + 1 } else { quotient })
 }
 
 impl Amount {
@@ -667,11 +619,7 @@ fn dec_scaled_value(unscaled: i128, scale: i32, new_scale: i32) -> i64 {
     }
     if dif < 0 {
         // int64(math.Pow10(n)) is exact up to 10^18; beyond, amd64 yields MinInt64.
-        let factor = if -dif <= 18 {
-            10i64.pow((-dif) as u32)
-        } else {
-            i64::MIN
-        };
+        let factor = if -dif <= 18 { 10i64.pow((-dif) as u32) } else { i64::MIN };
         return go_int64(unscaled).wrapping_mul(factor);
     }
     if unscaled < i128::from(i64::MAX) && dif < 19 {
@@ -711,10 +659,7 @@ mod tests {
 
     #[test]
     fn clashing_names_get_conflict_suffixes_in_sorted_key_order() {
-        let names = label_names(
-            "label",
-            ["conflicting-label1", "conflicting.label1", "conflicting_label1"],
-        );
+        let names = label_names("label", ["conflicting-label1", "conflicting.label1", "conflicting_label1"]);
         assert_eq!(
             names,
             [
@@ -724,14 +669,7 @@ mod tests {
             ]
         );
         let names = label_names("label", ["A.b.conflict1", "a-b", "a.b"]);
-        assert_eq!(
-            names,
-            [
-                "label_a_b_conflict1",
-                "label_a_b_conflict2",
-                "label_a_b_conflict3"
-            ]
-        );
+        assert_eq!(names, ["label_a_b_conflict1", "label_a_b_conflict2", "label_a_b_conflict3"]);
     }
 
     #[test]
@@ -835,9 +773,7 @@ mod tests {
 
     #[test]
     fn malformed_quantities_are_none() {
-        for s in [
-            "", "abc", "1 Gi", "1gi", "1Gi1", "1e", "1.2.3", "--1", "1Ki2", "é",
-        ] {
+        for s in ["", "abc", "1 Gi", "1gi", "1Gi1", "1e", "1.2.3", "--1", "1Ki2", "é"] {
             assert_eq!(q(s), None, "quantity {s:?}");
         }
     }
@@ -865,6 +801,105 @@ mod tests {
             "nvidia.com/",
             "nvidia.com/-gpu",
             "x_y.com/gpu",
+        ] {
+            assert!(!is_extended_resource_name(name), "{name}");
+        }
+    }
+}
+#[cfg(test)]
+mod apimachinery_quantity_vectors {
+    use super::*;
+
+    fn q(s: &str) -> Quantity {
+        Quantity(s.to_string())
+    }
+
+    /// `(input, Value(), convertValueToFloat64)`, printed by apimachinery v0.36.3 itself, overflow
+    /// wrap-arounds included.
+    const APIMACHINERY_VECTORS: &[(&str, i64, f64)] = &[
+        ("100m", 1, 0.1),
+        ("250m", 1, 0.25),
+        ("1", 1, 1.0),
+        ("1.5", 2, 1.5),
+        ("1k", 1000, 1000.0),
+        ("1e3", 1000, 1000.0),
+        ("1E3", 1000, 1000.0),
+        ("1Ki", 1024, 1024.0),
+        ("1Gi", 1073741824, 1.073741824e+09),
+        ("1.5Gi", 1610612736, 1.610612736e+09),
+        ("0.5Gi", 536870912, 5.36870912e+08),
+        ("0.1Ki", 103, 102.4),
+        ("123Mi", 128974848, 1.28974848e+08),
+        ("129e6", 129000000, 1.29e+08),
+        ("1n", 1, 0.001),
+        ("1.5n", 1, 0.001),
+        ("1u", 1, 0.001),
+        ("0", 0, 0.0),
+        ("-", 0, 0.0),
+        ("+1", 1, 1.0),
+        ("-100m", -1, -0.1),
+        ("-1.5", -2, -1.5),
+        (".5", 1, 0.5),
+        ("1.", 1, 1.0),
+        (" 2 ", 2, 2.0),
+        ("1001m", 2, 1.001),
+        ("10T", 10000000000000, 1.0e+13),
+        ("1E", 1000000000000000000, 1.0e+18),
+        ("5e18", 5000000000000000000, 5.0e+18),
+        ("100E", 0, 0.0),
+        ("9.3e18", 0, 0.0),
+        ("1e100", 0, 0.0),
+        ("1e-300", 1, 0.001),
+        ("-1e-10", 1, 0.001),
+        ("1.23456789012345678901", 2, 1.235),
+        ("999999999999999999", 999999999999999999, 1.0e+18),
+        ("9999999999999999999", -8446744073709551617, 1.864712049423023e+15),
+        ("12345678901234567890123", 4807115922877859019, 4.807115922877859e+18),
+        ("2Ei", 2305843009213693952, 2.305843009213694e+18),
+        ("8Ei", 9223372036854775807, 9.223372036854776e+18),
+        ("9Ei", 9223372036854775807, 9.223372036854776e+18),
+        ("1.5Ei", 1729382256910270464, 1.7293822569102705e+18),
+        ("1e4294967296", 1, 1.0),
+    ];
+
+    #[test]
+    fn quantities_match_apimachinery_vectors() {
+        for &(s, value, float) in APIMACHINERY_VECTORS {
+            assert_eq!(quantity_value(&q(s)), Some(value), "Value() of {s:?}");
+            assert_eq!(quantity_to_f64(&q(s)), Some(float), "float of {s:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_quantities_are_none() {
+        for s in ["", "abc", "1.5.3", "1Zi", "1e", "1ee3", "1Gi ", "1 Gi", "--1", "0x10", "1e1.5"] {
+            let got = quantity_to_f64(&q(s));
+            // `"1Gi "` is trimmed first, like UnmarshalJSON does.
+            if s == "1Gi " {
+                assert_eq!(got, Some(1073741824.0));
+            } else {
+                assert_eq!(got, None, "quantity {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn resource_names_classify_like_upstream() {
+        assert_eq!(sanitize_resource_name("nvidia.com/gpu"), "nvidia_com_gpu");
+        assert_eq!(sanitize_resource_name("hugepages-2Mi"), "hugepages_2Mi");
+        assert!(is_huge_page_resource_name("hugepages-1Gi"));
+        assert!(is_attachable_volume_resource_name("attachable-volumes-aws-ebs"));
+        assert!(is_extended_resource_name("nvidia.com/gpu"));
+        assert!(is_extended_resource_name("example.com/Foo_bar"));
+        for name in [
+            "cpu",
+            "pods",
+            "kubernetes.io/x",
+            "requests.example.com/x",
+            "Example.com/x",
+            "a/b/c",
+            "x.com/-y",
+            "/x",
         ] {
             assert!(!is_extended_resource_name(name), "{name}");
         }

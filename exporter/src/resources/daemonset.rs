@@ -22,14 +22,7 @@ pub struct DaemonSet {
     #[serde(default)]
     pub status: Option<DaemonSetStatus>,
 }
-projection!(
-    DaemonSet,
-    "DaemonSet",
-    "apps",
-    "v1",
-    "daemonsets",
-    NamespaceResourceScope
-);
+projection!(DaemonSet, "DaemonSet", "apps", "v1", "daemonsets", NamespaceResourceScope);
 
 impl DaemonSet {
     /// A status counter; 0 when unset, as upstream reads a zero-valued Go struct.
@@ -39,10 +32,7 @@ impl DaemonSet {
 
     /// `status.observedGeneration`; 0 when unset.
     fn observed_generation(&self) -> f64 {
-        self.status
-            .as_ref()
-            .and_then(|st| st.observed_generation)
-            .unwrap_or(0) as f64
+        self.status.as_ref().and_then(|st| st.observed_generation).unwrap_or(0) as f64
     }
 }
 
@@ -54,10 +44,7 @@ impl Kind for DaemonSet {
 
     fn default_labels(&self) -> Vec<(&'static str, &str)> {
         vec![
-            (
-                "namespace",
-                self.metadata.namespace.as_deref().unwrap_or_default(),
-            ),
+            ("namespace", self.metadata.namespace.as_deref().unwrap_or_default()),
             ("daemonset", self.metadata.name.as_deref().unwrap_or_default()),
         ]
     }
@@ -119,11 +106,7 @@ impl Kind for DaemonSet {
                 Stable,
                 |ds: &Self, s| s.value(ds.metadata.generation.unwrap_or(0) as f64),
             ),
-            common::deletion_family(
-                "kube_daemonset_deletion_timestamp",
-                "Unix deletion timestamp",
-                Alpha,
-            ),
+            common::deletion_family("kube_daemonset_deletion_timestamp", "Unix deletion timestamp", Alpha),
             common::annotations_family(
                 "kube_daemonset_annotations",
                 "Kubernetes annotations converted to Prometheus labels.",
@@ -154,11 +137,7 @@ mod tests {
     #[test]
     fn full_daemonset_matches_golden_exposition() {
         let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&[
-                "app".into(),
-                "k8s-*".into(),
-                "k8s.app".into(),
-            ]))),
+            labels: Some(Arc::new(KeyAllowlist::new(&["app".into(), "k8s-*".into(), "k8s.app".into()]))),
             annotations: Some(Arc::new(KeyAllowlist::new(&["*".into()]))),
         };
         let got = render_yaml::<DaemonSet>(include_str!("fixtures/daemonset-full.yaml"), &options);
@@ -215,10 +194,8 @@ metadata:
     multi: "line1\nline2"
     camelKey: ""
 "#;
-        let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))),
-            annotations: None,
-        };
+        let options =
+            FamilyOptions { labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))), annotations: None };
         let got = render_yaml::<DaemonSet>(yaml, &options);
         assert_eq!(
             samples_of(&got, "kube_daemonset_labels"),

@@ -26,14 +26,7 @@ pub struct Deployment {
     #[serde(default)]
     pub status: Option<DeploymentStatus>,
 }
-projection!(
-    Deployment,
-    "Deployment",
-    "apps",
-    "v1",
-    "deployments",
-    NamespaceResourceScope
-);
+projection!(Deployment, "Deployment", "apps", "v1", "deployments", NamespaceResourceScope);
 
 /// Condition reasons the deployment controller sets; others collapse to `unknown`.
 const ALLOWED_REASONS: &[&str] = &[
@@ -68,10 +61,7 @@ impl Kind for Deployment {
 
     fn default_labels(&self) -> Vec<(&'static str, &str)> {
         vec![
-            (
-                "namespace",
-                self.metadata.namespace.as_deref().unwrap_or_default(),
-            ),
+            ("namespace", self.metadata.namespace.as_deref().unwrap_or_default()),
             ("deployment", self.metadata.name.as_deref().unwrap_or_default()),
         ]
     }
@@ -88,10 +78,7 @@ impl Kind for Deployment {
                         s.sample([("owner_kind", ""), ("owner_name", "")], 1.0);
                     }
                     for r in owners {
-                        s.sample(
-                            [("owner_kind", r.kind.as_str()), ("owner_name", r.name.as_str())],
-                            1.0,
-                        );
+                        s.sample([("owner_kind", r.kind.as_str()), ("owner_name", r.name.as_str())], 1.0);
                     }
                 },
             ),
@@ -149,17 +136,10 @@ impl Kind for Deployment {
                 |d: &Self, s| {
                     for c in d.status().conditions.unwrap_or_default() {
                         let reason = c.reason.as_deref().unwrap_or_default();
-                        let reason = if ALLOWED_REASONS.contains(&reason) {
-                            reason
-                        } else {
-                            "unknown"
-                        };
+                        let reason = if ALLOWED_REASONS.contains(&reason) { reason } else { "unknown" };
                         common::write_condition_status(
                             s,
-                            &[
-                                ("reason", reason),
-                                ("condition", c.type_.as_deref().unwrap_or_default()),
-                            ],
+                            &[("reason", reason), ("condition", c.type_.as_deref().unwrap_or_default())],
                             c.status.as_deref().unwrap_or_default(),
                         );
                     }
@@ -207,11 +187,7 @@ impl Kind for Deployment {
                 Stable,
                 |d: &Self, s| s.value(d.metadata.generation.unwrap_or(0) as f64),
             ),
-            common::deletion_family(
-                "kube_deployment_deletion_timestamp",
-                "Unix deletion timestamp",
-                Alpha,
-            ),
+            common::deletion_family("kube_deployment_deletion_timestamp", "Unix deletion timestamp", Alpha),
             common::annotations_family(
                 "kube_deployment_annotations",
                 "Kubernetes annotations converted to Prometheus labels.",
@@ -251,10 +227,8 @@ mod tests {
 
     #[test]
     fn full_deployment_matches_golden_exposition() {
-        let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&["app".into()]))),
-            annotations: None,
-        };
+        let options =
+            FamilyOptions { labels: Some(Arc::new(KeyAllowlist::new(&["app".into()]))), annotations: None };
         let got = render_yaml::<Deployment>(include_str!("fixtures/deployment-full.yaml"), &options);
         assert_eq!(got, include_str!("fixtures/deployment-full.prom"));
     }
@@ -263,10 +237,7 @@ mod tests {
     fn minimal_deployment_writes_defaults_and_skips_unset_values() {
         let got =
             render_yaml::<Deployment>("metadata: {name: d, namespace: ns}\n", &FamilyOptions::default());
-        assert_eq!(
-            samples_of(&got, "kube_deployment_spec_replicas"),
-            Vec::<String>::new()
-        );
+        assert_eq!(samples_of(&got, "kube_deployment_spec_replicas"), Vec::<String>::new());
         assert_eq!(
             samples_of(&got, "kube_deployment_status_replicas"),
             ["kube_deployment_status_replicas{namespace=\"ns\",deployment=\"d\"} 0"]
@@ -284,10 +255,7 @@ mod tests {
         let got = render_yaml::<Deployment>(yaml, &FamilyOptions::default());
         assert!(samples_of(&got, "kube_deployment_spec_strategy_rollingupdate_max_surge").is_empty());
         assert_eq!(
-            samples_of(
-                &got,
-                "kube_deployment_spec_strategy_rollingupdate_max_unavailable"
-            ),
+            samples_of(&got, "kube_deployment_spec_strategy_rollingupdate_max_unavailable"),
             [
                 "kube_deployment_spec_strategy_rollingupdate_max_unavailable{namespace=\"ns\",deployment=\"d\"} 1"
             ]

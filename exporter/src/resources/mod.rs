@@ -5,6 +5,7 @@ pub mod common;
 pub mod daemonset;
 pub mod deployment;
 pub mod node;
+pub mod pod;
 pub mod replicaset;
 pub mod statefulset;
 
@@ -117,10 +118,7 @@ impl<K: Kind> Renderer<K> {
     /// A renderer over `families` (already filtered), appending `trailing` (e.g. `,cluster="x"`)
     /// to every sample.
     pub fn new(families: Vec<FamilyGen<K>>, trailing: Vec<u8>) -> Self {
-        Self {
-            families,
-            trailing: trailing.into_boxed_slice(),
-        }
+        Self { families, trailing: trailing.into_boxed_slice() }
     }
 
     /// One `# HELP`/`# TYPE` block per family, in order.
@@ -140,10 +138,7 @@ impl<K: Kind> Renderer<K> {
         let mut buf = Vec::with_capacity(256 * self.families.len().min(16));
         let mut ends = Vec::with_capacity(self.families.len());
         for family in &self.families {
-            family.generate(
-                obj,
-                &mut Sink::new(&mut buf, family.name, &leading, &self.trailing),
-            );
+            family.generate(obj, &mut Sink::new(&mut buf, family.name, &leading, &self.trailing));
             ends.push(buf.len() as u32);
         }
         Rendered::new(buf, ends)
@@ -216,6 +211,7 @@ pub const REGISTRY: &[Registered] = &[
     entry::<daemonset::DaemonSet>(true),
     entry::<deployment::Deployment>(true),
     entry::<node::Node>(true),
+    entry::<pod::Pod>(true),
     entry::<replicaset::ReplicaSet>(true),
     entry::<statefulset::StatefulSet>(true),
 ];
@@ -227,11 +223,7 @@ pub fn find(name: &str) -> Option<&'static Registered> {
 
 /// Upstream's default resource set, for resources this build implements.
 pub fn default_resources() -> Vec<&'static str> {
-    REGISTRY
-        .iter()
-        .filter(|r| r.default_enabled)
-        .map(|r| r.name)
-        .collect()
+    REGISTRY.iter().filter(|r| r.default_enabled).map(|r| r.name).collect()
 }
 
 #[cfg(test)]

@@ -43,8 +43,7 @@ impl Node {
     }
 
     fn addresses(&self) -> &[NodeAddress] {
-        self.status_field(|st| st.addresses.as_deref())
-            .unwrap_or_default()
+        self.status_field(|st| st.addresses.as_deref()).unwrap_or_default()
     }
 }
 
@@ -68,31 +67,21 @@ impl Kind for Node {
             ),
             common::created_family("kube_node_created", "Unix creation timestamp", Stable),
             common::deletion_family("kube_node_deletion_timestamp", "Unix deletion timestamp", Alpha),
-            FamilyGen::gauge(
-                "kube_node_info",
-                "Information about a cluster node.",
-                Stable,
-                write_info,
-            ),
+            FamilyGen::gauge("kube_node_info", "Information about a cluster node.", Stable, write_info),
             common::labels_family(
                 "kube_node_labels",
                 "Kubernetes labels converted to Prometheus labels.",
                 Stable,
                 o.labels.clone(),
             ),
-            FamilyGen::gauge(
-                "kube_node_role",
-                "The role of a cluster node.",
-                Alpha,
-                |n: &Self, s| {
-                    // Upstream walks the label map in Go's random order; here keys come sorted.
-                    for key in n.metadata.labels.iter().flat_map(BTreeMap::keys) {
-                        if let Some(role) = key.strip_prefix(ROLE_PREFIX) {
-                            s.sample([("role", role)], 1.0);
-                        }
+            FamilyGen::gauge("kube_node_role", "The role of a cluster node.", Alpha, |n: &Self, s| {
+                // Upstream walks the label map in Go's random order; here keys come sorted.
+                for key in n.metadata.labels.iter().flat_map(BTreeMap::keys) {
+                    if let Some(role) = key.strip_prefix(ROLE_PREFIX) {
+                        s.sample([("role", role)], 1.0);
                     }
-                },
-            ),
+                }
+            }),
             FamilyGen::gauge(
                 "kube_node_spec_pod_cidrs",
                 "The pod CIDRs of a cluster node.",
@@ -111,11 +100,7 @@ impl Kind for Node {
                     for t in n.spec_field(|sp| sp.taints.as_deref()).unwrap_or_default() {
                         let value = t.value.as_deref().unwrap_or_default();
                         s.sample(
-                            [
-                                ("key", t.key.as_str()),
-                                ("value", value),
-                                ("effect", t.effect.as_str()),
-                            ],
+                            [("key", t.key.as_str()), ("value", value), ("effect", t.effect.as_str())],
                             1.0,
                         );
                     }
@@ -126,9 +111,7 @@ impl Kind for Node {
                 "Whether a node can schedule new pods.",
                 Stable,
                 |n: &Self, s| {
-                    s.value(bool_f64(
-                        n.spec.as_ref().and_then(|sp| sp.unschedulable).unwrap_or(false),
-                    ))
+                    s.value(bool_f64(n.spec.as_ref().and_then(|sp| sp.unschedulable).unwrap_or(false)))
                 },
             ),
             FamilyGen::gauge(
@@ -171,33 +154,18 @@ impl Kind for Node {
 /// `internal_ip` is the last `InternalIP` address (kept until upstream v3 drops it).
 fn write_info(n: &Node, s: &mut Sink<'_>) {
     let default_info = NodeSystemInfo::default();
-    let info = n
-        .status_field(|st| st.node_info.as_ref())
-        .unwrap_or(&default_info);
-    let internal_ip = n
-        .addresses()
-        .iter()
-        .rev()
-        .find(|a| a.type_ == "InternalIP")
-        .map(|a| a.address.as_str());
+    let info = n.status_field(|st| st.node_info.as_ref()).unwrap_or(&default_info);
+    let internal_ip =
+        n.addresses().iter().rev().find(|a| a.type_ == "InternalIP").map(|a| a.address.as_str());
     s.sample(
         [
             ("kernel_version", info.kernel_version.as_str()),
             ("os_image", info.os_image.as_str()),
-            (
-                "container_runtime_version",
-                info.container_runtime_version.as_str(),
-            ),
+            ("container_runtime_version", info.container_runtime_version.as_str()),
             ("kubelet_version", info.kubelet_version.as_str()),
             ("kubeproxy_version", "deprecated"),
-            (
-                "provider_id",
-                n.spec_field(|sp| sp.provider_id.as_deref()).unwrap_or_default(),
-            ),
-            (
-                "pod_cidr",
-                n.spec_field(|sp| sp.pod_cidr.as_deref()).unwrap_or_default(),
-            ),
+            ("provider_id", n.spec_field(|sp| sp.provider_id.as_deref()).unwrap_or_default()),
+            ("pod_cidr", n.spec_field(|sp| sp.pod_cidr.as_deref()).unwrap_or_default()),
             ("system_uuid", info.system_uuid.as_str()),
             ("internal_ip", internal_ip.unwrap_or_default()),
         ],
@@ -297,10 +265,8 @@ status:
   capacity: {cpu: "4x", memory: "1Gi", "nvidia.com/gpu": " 2 ", "vendor.io/bad name": "1"}
   conditions: [{type: "Odd\\", status: "maybe"}]
 "#;
-        let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))),
-            annotations: None,
-        };
+        let options =
+            FamilyOptions { labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))), annotations: None };
         let got = render_yaml::<Node>(yaml, &options);
         assert_eq!(
             samples_of(&got, "kube_node_labels"),
@@ -308,10 +274,7 @@ status:
                 "kube_node_labels{node=\"n\\\"1\\\\\",label_app_kubernetes_io_name=\"a\\\"b\\\\c\\nd\",label_node_role_kubernetes_io__=\"\",label__=\"ö\"} 1"
             ]
         );
-        assert_eq!(
-            samples_of(&got, "kube_node_role"),
-            ["kube_node_role{node=\"n\\\"1\\\\\",role=\"ë\"} 1"]
-        );
+        assert_eq!(samples_of(&got, "kube_node_role"), ["kube_node_role{node=\"n\\\"1\\\\\",role=\"ë\"} 1"]);
         assert_eq!(
             samples_of(&got, "kube_node_spec_taint"),
             [
@@ -336,10 +299,7 @@ status:
         );
         // Every line is a header or a well-formed sample.
         for line in got.lines() {
-            assert!(
-                line.starts_with("# ") || line.starts_with("kube_node_"),
-                "{line:?}"
-            );
+            assert!(line.starts_with("# ") || line.starts_with("kube_node_"), "{line:?}");
         }
     }
 

@@ -26,14 +26,7 @@ pub struct ReplicaSet {
     #[serde(default)]
     pub status: Option<ReplicaSetStatus>,
 }
-projection!(
-    ReplicaSet,
-    "ReplicaSet",
-    "apps",
-    "v1",
-    "replicasets",
-    NamespaceResourceScope
-);
+projection!(ReplicaSet, "ReplicaSet", "apps", "v1", "replicasets", NamespaceResourceScope);
 
 impl ReplicaSet {
     fn status(&self) -> ReplicaSetStatus {
@@ -49,10 +42,7 @@ impl Kind for ReplicaSet {
 
     fn default_labels(&self) -> Vec<(&'static str, &str)> {
         vec![
-            (
-                "namespace",
-                self.metadata.namespace.as_deref().unwrap_or_default(),
-            ),
+            ("namespace", self.metadata.namespace.as_deref().unwrap_or_default()),
             ("replicaset", self.metadata.name.as_deref().unwrap_or_default()),
         ]
     }
@@ -140,13 +130,8 @@ mod tests {
     #[test]
     fn full_replicaset_matches_golden_exposition() {
         let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&[
-                "app".into(),
-                "pod-template-hash".into(),
-            ]))),
-            annotations: Some(Arc::new(KeyAllowlist::new(
-                &["deployment.kubernetes.io/*".into()],
-            ))),
+            labels: Some(Arc::new(KeyAllowlist::new(&["app".into(), "pod-template-hash".into()]))),
+            annotations: Some(Arc::new(KeyAllowlist::new(&["deployment.kubernetes.io/*".into()]))),
         };
         let got = render_yaml::<ReplicaSet>(include_str!("fixtures/replicaset-full.yaml"), &options);
         assert_eq!(got, include_str!("fixtures/replicaset-full.prom"));
@@ -196,10 +181,8 @@ metadata:
 spec: {replicas: 0, selector: {}}
 status: {replicas: 2, terminatingReplicas: 0}
 "#;
-        let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))),
-            annotations: None,
-        };
+        let options =
+            FamilyOptions { labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))), annotations: None };
         let got = render_yaml::<ReplicaSet>(yaml, &options);
         let lead = "namespace=\"ns\\\"q\",replicaset=\"rs\\n1\"";
         assert_eq!(

@@ -26,14 +26,7 @@ pub struct StatefulSet {
     #[serde(default)]
     pub status: Option<StatefulSetStatus>,
 }
-projection!(
-    StatefulSet,
-    "StatefulSet",
-    "apps",
-    "v1",
-    "statefulsets",
-    NamespaceResourceScope
-);
+projection!(StatefulSet, "StatefulSet", "apps", "v1", "statefulsets", NamespaceResourceScope);
 
 impl StatefulSet {
     /// A status counter; 0 when unset, as upstream reads a zero-valued Go struct.
@@ -43,19 +36,12 @@ impl StatefulSet {
 
     /// `status.observedGeneration`; 0 when unset.
     fn observed_generation(&self) -> f64 {
-        self.status
-            .as_ref()
-            .and_then(|st| st.observed_generation)
-            .unwrap_or(0) as f64
+        self.status.as_ref().and_then(|st| st.observed_generation).unwrap_or(0) as f64
     }
 
     /// A status revision; empty when unset.
     fn status_revision(&self, field: impl Fn(&StatefulSetStatus) -> Option<&String>) -> &str {
-        self.status
-            .as_ref()
-            .and_then(field)
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.status.as_ref().and_then(field).map(String::as_str).unwrap_or_default()
     }
 }
 
@@ -67,10 +53,7 @@ impl Kind for StatefulSet {
 
     fn default_labels(&self) -> Vec<(&'static str, &str)> {
         vec![
-            (
-                "namespace",
-                self.metadata.namespace.as_deref().unwrap_or_default(),
-            ),
+            ("namespace", self.metadata.namespace.as_deref().unwrap_or_default()),
             ("statefulset", self.metadata.name.as_deref().unwrap_or_default()),
         ]
     }
@@ -146,10 +129,8 @@ impl Kind for StatefulSet {
                 "Count of retention policy for StatefulSet template PVCs",
                 Stable,
                 |ss: &Self, s| {
-                    let policy = ss
-                        .spec
-                        .as_ref()
-                        .and_then(|sp| sp.persistent_volume_claim_retention_policy.as_ref());
+                    let policy =
+                        ss.spec.as_ref().and_then(|sp| sp.persistent_volume_claim_retention_policy.as_ref());
                     let deleted = policy.and_then(|p| p.when_deleted.as_deref()).unwrap_or_default();
                     let scaled = policy.and_then(|p| p.when_scaled.as_deref()).unwrap_or_default();
                     // A present policy with both fields empty writes nothing, as upstream.
@@ -175,10 +156,7 @@ impl Kind for StatefulSet {
                 "Indicates the version of the StatefulSet used to generate Pods in the sequence [0,currentReplicas).",
                 Stable,
                 |ss: &Self, s| {
-                    s.sample(
-                        [("revision", ss.status_revision(|st| st.current_revision.as_ref()))],
-                        1.0,
-                    )
+                    s.sample([("revision", ss.status_revision(|st| st.current_revision.as_ref()))], 1.0)
                 },
             ),
             FamilyGen::gauge(
@@ -186,17 +164,10 @@ impl Kind for StatefulSet {
                 "Indicates the version of the StatefulSet used to generate Pods in the sequence [replicas-updatedReplicas,replicas)",
                 Stable,
                 |ss: &Self, s| {
-                    s.sample(
-                        [("revision", ss.status_revision(|st| st.update_revision.as_ref()))],
-                        1.0,
-                    )
+                    s.sample([("revision", ss.status_revision(|st| st.update_revision.as_ref()))], 1.0)
                 },
             ),
-            common::deletion_family(
-                "kube_statefulset_deletion_timestamp",
-                "Unix deletion timestamp",
-                Stable,
-            ),
+            common::deletion_family("kube_statefulset_deletion_timestamp", "Unix deletion timestamp", Stable),
         ]
     }
 }
@@ -287,10 +258,8 @@ metadata:
 status:
   currentRevision: "rev\"1\\\n"
 "#;
-        let options = FamilyOptions {
-            labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))),
-            annotations: None,
-        };
+        let options =
+            FamilyOptions { labels: Some(Arc::new(KeyAllowlist::new(&["*".into()]))), annotations: None };
         let got = render_yaml::<StatefulSet>(yaml, &options);
         assert_eq!(
             samples_of(&got, "kube_statefulset_labels"),
