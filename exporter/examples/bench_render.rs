@@ -1,0 +1,118 @@
+//! Renders N synthetic pods (default 100,000) the way the watch layer does (decode JSON, render
+//! every pod family), then writes one full scrape from the store, plain and gzipped.
+//!
+//!     cargo run --release -p statefleet-exporter --example bench_render [N]
+
+use clap::Parser;
+use exporter::{
+    options::{Cli, Options},
+    resources::{Kind, pod::Pod},
+    runtime::renderer_for,
+    store::{Part, ResourceStore, Store},
+};
+use flate2::{Compression, write::GzEncoder};
+use serde_json::{Value, json};
+use std::{io::Write, sync::Arc, time::Instant};
+
+fn synthetic_pod(i: usize) -> Value {
+    let ns = format!("team-{}", i % 20);
+    let rs = format!("app-{}-7d9f8c6b5d", i / 10);
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": format!("{rs}-{:05}", i), "namespace": ns,
+            "uid": format!("{:08x}-1b2c-4d5e-8f90-{:012x}", i, i * 7919),
+            "resourceVersion": (1000 + i).to_string(),
+            "creationTimestamp": "2026-11-01T10:00:00Z",
+            "labels": {"app": format!("app-{}", i / 10), "pod-template-hash": "7d9f8c6b5d", "team": ns, "tier": "backend", "version": "v1.2.3"},
+            "annotations": {"prometheus.io/scrape": "true", "kubectl.kubernetes.io/restartedAt": "2026-11-01T09:00:00Z"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "x", "controller": true}],
+            "managedFields": [{"manager": "kube-controller-manager", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}}}}}]
+        },
+        "spec": {
+            "nodeName": format!("node-{}", i % 100),
+            "serviceAccountName": "default", "priorityClassName": "standard", "schedulerName": "default-scheduler",
+            "containers": [
+                {"name": "app", "image": "registry.example/app:v1.2.3",
+                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+                 "ports": [{"containerPort": 8080}]},
+                {"name": "sidecar", "image": "registry.example/proxy:v9",
+                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}}
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": format!("data-{i}")}}, {"name": "cfg", "configMap": {"name": "cfg"}}]
+        },
+        "status": {
+            "phase": "Running", "qosClass": "Burstable", "hostIP": "10.0.0.1", "podIP": format!("10.1.{}.{}", (i / 250) % 250, i % 250),
+            "podIPs": [{"ip": format!("10.1.{}.{}", (i / 250) % 250, i % 250)}],
+            "startTime": "2026-11-01T10:00:05Z",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-01T10:00:01Z"},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": "2026-11-01T10:00:02Z"},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-11-01T10:00:09Z"},
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-01T10:00:09Z"}
+            ],
+            "containerStatuses": [
+                {"name": "app", "ready": true, "restartCount": i % 3, "image": "registry.example/app:v1.2.3", "imageID": "sha256:abc", "containerID": "containerd://1", "started": true,
+                 "state": {"running": {"startedAt": "2026-11-01T10:00:07Z"}}},
+                {"name": "sidecar", "ready": true, "restartCount": 0, "image": "registry.example/proxy:v9", "imageID": "sha256:def", "containerID": "containerd://2", "started": true,
+                 "state": {"running": {"startedAt": "2026-11-01T10:00:08Z"}}}
+            ]
+        }
+    })
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let cli = Cli::parse_from(["statefleet-exporter"]);
+    let options = Options::validate(&cli.flags).expect("default options are valid");
+    let renderer = renderer_for::<Pod>(&options);
+
+    let payloads: Vec<Vec<u8>> =
+        (0..n).map(|i| serde_json::to_vec(&synthetic_pod(i)).expect("json")).collect();
+    let input_bytes: usize = payloads.iter().map(Vec::len).sum();
+
+    let part = Arc::new(Part::default());
+    let started = Instant::now();
+    let mut decode_ns = 0u128;
+    for p in &payloads {
+        let t = Instant::now();
+        let pod: Pod = serde_json::from_slice(p).expect("pod decodes");
+        decode_ns += t.elapsed().as_nanos();
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        part.apply(&uid, renderer.render(&pod));
+    }
+    let total = started.elapsed();
+    let store = ResourceStore::new(Pod::RESOURCE, renderer.headers());
+    store.set_parts(vec![part]);
+    let (objects, series) = store.counts();
+    let store = Store::new(vec![Arc::new(store)]);
+
+    let t = Instant::now();
+    let plain = store.exposition();
+    let plain_time = t.elapsed();
+    let t = Instant::now();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&plain).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let gz_time = t.elapsed();
+
+    let per = |d: u128| d as f64 / n as f64;
+    println!("objects            {objects}");
+    println!("series             {series}");
+    println!("input JSON         {:.1} MB", input_bytes as f64 / 1e6);
+    println!("decode             {:.0} ns/object", per(decode_ns));
+    println!("decode + render    {:.0} ns/object", per(total.as_nanos()));
+    println!("render only        {:.0} ns/object", per(total.as_nanos() - decode_ns));
+    println!(
+        "scrape plain       {:.1} MB in {:.3} s ({:.0} MB/s)",
+        plain.len() as f64 / 1e6,
+        plain_time.as_secs_f64(),
+        plain.len() as f64 / 1e6 / plain_time.as_secs_f64()
+    );
+    println!(
+        "scrape gzip        {:.1} MB in {:.3} s ({:.0} MB/s of exposition)",
+        gz.len() as f64 / 1e6,
+        gz_time.as_secs_f64(),
+        plain.len() as f64 / 1e6 / gz_time.as_secs_f64()
+    );
+}
