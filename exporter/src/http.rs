@@ -90,7 +90,7 @@ async fn livez(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.current.get().store.synced() {
+    if state.current.get().store.settled() {
         "OK".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()

@@ -109,9 +109,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
         ShardMode::Static { shard, total } => {
             metrics.set_shard(*shard, *total);
             let filter = ShardFilter { hash: options.shard_hash, shard: *shard, total: *total };
-            let runtime = Runtime::start(&client, &options, filter, &metrics);
-            let current = current.clone();
-            tokio::spawn(async move { current.swap_when_synced(runtime, SWAP_LIMIT).await });
+            current.swap_now(Runtime::start(&client, &options, filter, &metrics));
         }
         ShardMode::Auto { pod, namespace } => {
             let sts = watch::owning_statefulset(&client, namespace, pod).await?;
@@ -201,13 +199,18 @@ async fn autoshard(
         if ordinal >= total {
             warn!(ordinal, total, "this pod's ordinal is beyond the StatefulSet's replicas; serving nothing");
         }
+        let first = active.is_none();
         active = Some(total);
         info!(shard = ordinal, total, "sharding changed");
         metrics.set_shard(ordinal, total);
         let opts = options.read().clone();
         let filter = ShardFilter { hash: opts.shard_hash, shard: ordinal, total: total.max(1) };
         let runtime = Runtime::start(&client, &opts, filter, &metrics);
-        current.swap_when_synced(runtime, SWAP_LIMIT).await;
+        if first {
+            current.swap_now(runtime);
+        } else {
+            current.swap_when_synced(runtime, SWAP_LIMIT).await;
+        }
     }
 }
 

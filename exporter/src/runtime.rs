@@ -1,6 +1,8 @@
 //! A running configuration: the store and the watcher tasks that fill it for one set of options
 //! and one shard. Reconfiguring (config file change, autoshard change) starts a new runtime,
 //! waits for its first lists, then swaps it in, so scrapes never see a half-synced state.
+//! Within a runtime each watcher swaps in complete lists only, so a resource is either absent or
+//! whole.
 
 use crate::{
     metric::FamilyGen,
@@ -70,10 +72,10 @@ impl Runtime {
         Self { store: Arc::new(Store::new(resources)), filter, tasks }
     }
 
-    /// Waits until every resource finished its first list, or `limit` passed.
-    pub async fn wait_synced(&self, limit: Duration) -> bool {
+    /// Waits until every resource finished its first list (or was refused), or `limit` passed.
+    pub async fn wait_settled(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
-        while !self.store.synced() {
+        while !self.store.settled() {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
@@ -132,6 +134,11 @@ impl Current {
         Self { runtime: RwLock::new(Arc::new(runtime)) }
     }
 
+    /// Makes `next` current at once (the first runtime: there is nothing better to serve).
+    pub fn swap_now(&self, next: Runtime) {
+        *self.runtime.write() = Arc::new(next);
+    }
+
     /// The runtime to serve from now.
     pub fn get(&self) -> Arc<Runtime> {
         self.runtime.read().clone()
@@ -140,7 +147,7 @@ impl Current {
     /// Waits for `next` to sync (at most `limit`), then makes it current; the old runtime's
     /// watchers stop when the last scrape using it finishes.
     pub async fn swap_when_synced(&self, next: Runtime, limit: Duration) {
-        if !next.wait_synced(limit).await {
+        if !next.wait_settled(limit).await {
             warn!(
                 limit_seconds = limit.as_secs(),
                 "new configuration not fully synced in time; serving it anyway"

@@ -60,6 +60,7 @@ type Objects = HashMap<Box<str>, Arc<Rendered>>;
 pub struct Part {
     objects: RwLock<Objects>,
     synced: AtomicBool,
+    refused: AtomicBool,
 }
 
 impl Part {
@@ -79,6 +80,18 @@ impl Part {
         // Drop the old map outside the lock.
         drop(old);
         self.synced.store(true, Ordering::Release);
+        self.refused.store(false, Ordering::Release);
+    }
+
+    /// Records that the API server refused to list this part (RBAC 403). It still counts as
+    /// settled, so one forbidden resource does not hold back readiness or a re-shard.
+    pub fn set_refused(&self) {
+        self.refused.store(true, Ordering::Release);
+    }
+
+    /// Synced, or refused by the API server.
+    pub fn settled(&self) -> bool {
+        self.synced() || self.refused.load(Ordering::Acquire)
     }
 
     /// Whether the first full list has been swapped in.
@@ -132,10 +145,10 @@ impl ResourceStore {
         self.parts.read().clone()
     }
 
-    /// Whether every part finished its first list.
-    pub fn synced(&self) -> bool {
+    /// Whether every part finished its first list or was refused by the API server.
+    pub fn settled(&self) -> bool {
         let parts = self.parts.read();
-        !parts.is_empty() && parts.iter().all(|p| p.synced())
+        !parts.is_empty() && parts.iter().all(|p| p.settled())
     }
 
     /// Objects and series held across parts.
@@ -189,10 +202,10 @@ impl Store {
         &self.resources
     }
 
-    /// Whether every resource finished its first list (never true for an empty store, which
-    /// only exists before the shard is known).
-    pub fn synced(&self) -> bool {
-        !self.resources.is_empty() && self.resources.iter().all(|r| r.synced())
+    /// Whether every resource finished its first list or was refused (never true for an empty
+    /// store, which only exists before the shard is known).
+    pub fn settled(&self) -> bool {
+        !self.resources.is_empty() && self.resources.iter().all(|r| r.settled())
     }
 
     /// The whole exposition as one buffer (used by `render` and tests).
@@ -249,6 +262,17 @@ mod tests {
         relist.insert("u3".into(), Arc::new(rendered(&["a 3\n"])));
         part.replace(relist);
         assert_eq!(part.counts(), (1, 1));
+        assert!(part.synced());
+        assert!(part.settled());
+    }
+
+    #[test]
+    fn a_refused_part_settles_until_it_lists() {
+        let part = Part::default();
+        assert!(!part.settled());
+        part.set_refused();
+        assert!(part.settled() && !part.synced());
+        part.replace(Relist::new());
         assert!(part.synced());
     }
 

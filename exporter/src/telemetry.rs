@@ -115,11 +115,7 @@ impl Metrics {
                 os: std::env::consts::OS.into(),
             })
             .set(1);
-        registry.register(
-            "kube_state_metrics_build_info",
-            "Build information of statefleet-exporter.",
-            build,
-        );
+        registry.register("kube_state_metrics_build_info", "Build information of statefleet-exporter", build);
         // prometheus-client appends `_total` to counters.
         registry.register(
             "kube_state_metrics_list",
@@ -143,34 +139,34 @@ impl Metrics {
         );
         registry.register(
             "statefleet_resource_objects",
-            "Objects held per resource (after sharding).",
+            "Objects held per resource (after sharding)",
             m.objects.clone(),
         );
-        registry.register("statefleet_resource_series", "Series served per resource.", m.series.clone());
+        registry.register("statefleet_resource_series", "Series served per resource", m.series.clone());
         registry.register(
             "statefleet_resource_synced",
-            "1 once the resource finished its first list.",
+            "1 once the resource finished its first list",
             m.synced.clone(),
         );
-        registry.register("statefleet_events", "Watch events applied per resource.", m.events.clone());
+        registry.register("statefleet_events", "Watch events applied per resource", m.events.clone());
         registry.register(
             "statefleet_relists",
-            "Complete lists swapped into the store per resource.",
+            "Complete lists swapped into the store per resource",
             m.relists.clone(),
         );
         registry.register(
             "http_request_duration_seconds",
-            "A histogram of requests for kube-state-metrics metrics handler.",
+            "A histogram of requests for kube-state-metrics metrics handler",
             m.scrape_duration.clone(),
         );
         registry.register(
             "kube_state_metrics_last_config_reload_successful",
-            "Whether the last configuration reload attempt was successful.",
+            "Whether the last configuration reload attempt was successful",
             m.config_reload_ok.clone(),
         );
         registry.register(
             "kube_state_metrics_last_config_reload_success_timestamp_seconds",
-            "Timestamp of the last successful configuration reload.",
+            "Timestamp of the last successful configuration reload",
             m.config_reload_time.clone(),
         );
         m

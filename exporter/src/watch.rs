@@ -98,6 +98,7 @@ pub async fn run<K: Kind>(
         config = config.any_semantic();
     }
     let labels = ResourceLabels { resource: K::RESOURCE.into() };
+    metrics.synced.get_or_create(&labels).set(0);
     let mut relist: Option<Relist> = None;
     let mut stream = watcher::watcher(api, config).boxed();
     let mut backoff = QuickBackoff::new();
@@ -140,6 +141,9 @@ pub async fn run<K: Kind>(
             Err(error) => {
                 // The call itself was counted by `CountCalls`.
                 if is_forbidden(&error) {
+                    if matches!(error, watcher::Error::InitialListFailed(_)) {
+                        part.set_refused();
+                    }
                     warn!(resource = K::RESOURCE, %error, "forbidden: the service account may not list/watch this resource; retrying");
                 } else {
                     warn!(resource = K::RESOURCE, %error, "watch error; retrying");
