@@ -170,6 +170,10 @@ pub struct Registered {
     pub kind: &'static str,
     /// Upstream's telemetry type name, e.g. `*v1.Pod`.
     pub go_type: &'static str,
+    /// API group (empty for the core group) and version, e.g. `("apps", "v1")`, for RBAC rules.
+    pub group_version: fn() -> (String, String),
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
     /// Whether it is on without `--resources`.
     pub default_enabled: bool,
     /// Lists the families.
@@ -194,11 +198,17 @@ fn infos<K: Kind>() -> Vec<FamilyInfo> {
         .collect()
 }
 
+fn group_version<K: Kind>() -> (String, String) {
+    (K::group(&()).into_owned(), K::version(&()).into_owned())
+}
+
 const fn entry<K: Kind>(default_enabled: bool) -> Registered {
     Registered {
         name: K::RESOURCE,
         kind: K::KIND,
         go_type: K::GO_TYPE,
+        group_version: group_version::<K>,
+        namespaced: K::NAMESPACED,
         default_enabled,
         families: infos::<K>,
         start: crate::runtime::start_resource::<K>,
