@@ -44,3 +44,7 @@ bench-render:
 # Print the implemented metric families
 families:
     cargo run -q -p statefleet-exporter -- families
+
+# Coverage of upstream's metric families per resource (implemented/expected)
+conformance:
+    scripts/conformance.sh
