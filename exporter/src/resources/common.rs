@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::{
 };
 use serde::{Deserialize, Deserializer};
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::Arc,
 };
 
@@ -119,35 +119,37 @@ pub fn sanitize_label_name(prefix: &str, key: &str) -> String {
     out
 }
 
-/// Label names for sorted `keys`, with upstream's `_conflictN` renaming of keys that sanitise to
-/// the same name.
+/// Label names for sorted `keys`, renaming clashes as upstream's `mapToPrometheusLabels` does:
+/// the first collision renames the name already emitted to `_conflict1` and the newcomer takes
+/// the next free suffix; a suffix taken by any emitted name is skipped.
 pub fn label_names<'k>(prefix: &str, keys: impl IntoIterator<Item = &'k str>) -> Vec<String> {
-    let mut names: Vec<String> = keys.into_iter().map(|k| sanitize_label_name(prefix, k)).collect();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for n in &names {
-        *counts.entry(n.as_str()).or_default() += 1;
-    }
-    let clashing: HashSet<String> =
-        counts.into_iter().filter(|(_, c)| *c > 1).map(|(n, _)| n.to_string()).collect();
-    if clashing.is_empty() {
-        return names;
-    }
-    let mut taken: HashSet<String> = names.iter().filter(|n| !clashing.contains(*n)).cloned().collect();
-    let mut next: BTreeMap<String, usize> = BTreeMap::new();
-    for name in names.iter_mut() {
-        if !clashing.contains(name) {
-            continue;
+    let mut names: Vec<String> = Vec::new();
+    // Emitted name -> its position; suffixes handed out per sanitised base name.
+    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut conflicts: HashMap<String, usize> = HashMap::new();
+    let next_free = |base: &str, count: &mut usize, used: &HashMap<String, usize>| loop {
+        *count += 1;
+        let candidate = format!("{base}_conflict{count}");
+        if !used.contains_key(&candidate) {
+            return candidate;
         }
-        let k = next.entry(name.clone()).or_insert(1);
-        let renamed = loop {
-            let candidate = format!("{name}_conflict{k}");
-            *k += 1;
-            if !taken.contains(&candidate) {
-                break candidate;
-            }
-        };
-        taken.insert(renamed.clone());
-        *name = renamed;
+    };
+    for key in keys {
+        let base = sanitize_label_name(prefix, key);
+        let mut name = base.clone();
+        if let Some(count) = conflicts.get_mut(&base) {
+            name = next_free(&base, count, &used);
+        } else if let Some(idx) = used.get(&name).copied() {
+            let mut count = 0;
+            let renamed = next_free(&base, &mut count, &used);
+            used.remove(&name);
+            names[idx] = renamed.clone();
+            used.insert(renamed, idx);
+            name = next_free(&base, &mut count, &used);
+            conflicts.insert(base, count);
+        }
+        used.insert(name.clone(), names.len());
+        names.push(name);
     }
     names
 }
@@ -670,6 +672,16 @@ mod tests {
         );
         let names = label_names("label", ["A.b.conflict1", "a-b", "a.b"]);
         assert_eq!(names, ["label_a_b_conflict1", "label_a_b_conflict2", "label_a_b_conflict3"]);
+        // A generated suffix that equals a later key's own name pushes that key on.
+        let names = label_names("annotation", ["x-y", "x_y", "x_y_conflict1"]);
+        assert_eq!(
+            names,
+            [
+                "annotation_x_y_conflict1_conflict1",
+                "annotation_x_y_conflict2",
+                "annotation_x_y_conflict1_conflict2"
+            ]
+        );
     }
 
     #[test]
@@ -903,5 +915,321 @@ mod apimachinery_quantity_vectors {
         ] {
             assert!(!is_extended_resource_name(name), "{name}");
         }
+    }
+}
+
+// --- group B shared shapes ---
+
+/// A family with a single sample of value 1 that carries only the default labels, as upstream's
+/// `kube_<kind>_info` families without labels of their own.
+pub fn info_family<K: 'static>(name: &'static str, help: &'static str, stability: Stability) -> FamilyGen<K> {
+    FamilyGen::gauge(name, help, stability, |_: &K, s| s.value(1.0))
+}
+
+/// `kube_<kind>_metadata_resource_version`: `metadata.resourceVersion` read as upstream's
+/// `resourceVersionMetric` reads it (`strconv.ParseFloat`); no sample when it does not parse.
+pub fn resource_version_family<K: HasMeta + 'static>(
+    name: &'static str,
+    help: &'static str,
+    stability: Stability,
+) -> FamilyGen<K> {
+    FamilyGen::gauge(name, help, stability, |o: &K, s| {
+        if let Some(v) = o.meta().resource_version.as_deref().and_then(parse_go_float) {
+            s.value(v)
+        }
+    })
+}
+
+/// One sample per entry of a resource list: `resource` (the raw name) followed by `labels`, with
+/// the quantity read as upstream's `convertValueToFloat64`. Upstream walks a Go map, so its order
+/// is random; here it is by resource name. A quantity upstream could not have decoded (it would
+/// have dropped the whole object) skips only its own sample.
+pub fn write_quantities(
+    s: &mut Sink<'_>,
+    list: Option<&BTreeMap<String, Quantity>>,
+    labels: &[(&'static str, &str)],
+) {
+    for (resource, quantity) in list.into_iter().flatten() {
+        if let Some(value) = quantity_to_f64(quantity) {
+            s.sample(std::iter::once(("resource", resource.as_str())).chain(labels.iter().copied()), value);
+        }
+    }
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` where it succeeds, `None` where it returns an error:
+/// decimal and hexadecimal (`0x1p-2`) forms, `_` digit separators, `inf`/`infinity`/`nan` in any
+/// case (only infinities may be signed), and out-of-range values (ErrRange) as `None`.
+pub fn parse_go_float(s: &str) -> Option<f64> {
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+        return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
+    }
+    if body.eq_ignore_ascii_case("nan") {
+        return (body.len() == s.len()).then_some(f64::NAN);
+    }
+    if s.contains('_') && !go_underscore_ok(s) {
+        return None;
+    }
+    let b = body.as_bytes();
+    if b.len() > 2 && b[0] == b'0' && b[1].eq_ignore_ascii_case(&b'x') {
+        return parse_go_hex_float(&body[2..], negative);
+    }
+    // What is left is a decimal literal; Rust's parser is correctly rounded like Go's, and its
+    // grammar is Go's once separators are gone and the special words are handled above.
+    let cleaned = body.replace('_', "");
+    if cleaned.starts_with(['+', '-'])
+        || cleaned.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+    {
+        return None;
+    }
+    let v: f64 = cleaned.parse().ok()?;
+    // ParseFloat reports ErrRange (and upstream writes no sample) when the value overflows.
+    (!v.is_infinite()).then_some(if negative { -v } else { v })
+}
+
+/// strconv's `underscoreOK`: `_` only between digits (or after a base prefix).
+fn go_underscore_ok(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
+    let mut saw = b'^';
+    let mut i = 0;
+    let mut hex = false;
+    if s.len() >= 2 && s[0] == b'0' && matches!(s[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
+        i = 2;
+        saw = b'0';
+        hex = s[1].eq_ignore_ascii_case(&b'x');
+    }
+    for &c in &s[i..] {
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else if saw == b'_' {
+            return false;
+        } else {
+            saw = b'!';
+        }
+    }
+    saw != b'_'
+}
+
+/// The hexadecimal half of strconv's `readFloat` + `atofHex` (after `0x`): up to 16 mantissa
+/// digits with a sticky bit for the rest, a mandatory `p` exponent, round half to even.
+fn parse_go_hex_float(s: &str, negative: bool) -> Option<f64> {
+    const MANT_BITS: u32 = 52;
+    const BIAS: i64 = -1023;
+    const MAX_EXP: i64 = (1 << 11) + BIAS - 2;
+    const MIN_EXP: i64 = BIAS + 1;
+    let b = s.as_bytes();
+    let (mut mantissa, mut trunc, mut saw_dot, mut saw_digits) = (0u64, false, false, false);
+    let (mut nd, mut nd_mant, mut dp, mut i) = (0i64, 0i64, 0i64, 0usize);
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'_' => {}
+            b'.' if !saw_dot => {
+                saw_dot = true;
+                dp = nd;
+            }
+            b'0' if nd == 0 => {
+                // Leading zeros only move the point.
+                saw_digits = true;
+                dp -= 1;
+            }
+            _ if c.is_ascii_hexdigit() => {
+                saw_digits = true;
+                nd += 1;
+                if nd_mant < 16 {
+                    mantissa = mantissa * 16 + u64::from((c as char).to_digit(16).unwrap_or(0));
+                    nd_mant += 1;
+                } else if c != b'0' {
+                    trunc = true;
+                }
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if !saw_digits {
+        return None;
+    }
+    if !saw_dot {
+        dp = nd;
+    }
+    dp *= 4;
+    nd_mant *= 4;
+    // The binary exponent is mandatory.
+    if !b.get(i)?.eq_ignore_ascii_case(&b'p') {
+        return None;
+    }
+    i += 1;
+    let esign = match b.get(i)? {
+        b'+' => {
+            i += 1;
+            1
+        }
+        b'-' => {
+            i += 1;
+            -1
+        }
+        _ => 1,
+    };
+    if !b.get(i)?.is_ascii_digit() {
+        return None;
+    }
+    let mut e = 0i64;
+    while let Some(&c) = b.get(i) {
+        if c.is_ascii_digit() {
+            if e < 10000 {
+                e = e * 10 + i64::from(c - b'0');
+            }
+        } else if c != b'_' {
+            return None; // trailing garbage
+        }
+        i += 1;
+    }
+    dp += e * esign;
+    let mut exp = if mantissa != 0 { dp - nd_mant } else { 0 };
+
+    exp += i64::from(MANT_BITS);
+    while mantissa != 0 && mantissa >> (MANT_BITS + 2) == 0 {
+        mantissa <<= 1;
+        exp -= 1;
+    }
+    if trunc {
+        mantissa |= 1;
+    }
+    while mantissa >> (1 + MANT_BITS + 2) != 0 {
+        mantissa = (mantissa >> 1) | (mantissa & 1);
+        exp += 1;
+    }
+    while mantissa > 1 && exp < MIN_EXP - 2 {
+        mantissa = (mantissa >> 1) | (mantissa & 1);
+        exp += 1;
+    }
+    let mut round = mantissa & 3;
+    mantissa >>= 2;
+    round |= mantissa & 1;
+    exp += 2;
+    if round == 3 {
+        mantissa += 1;
+        if mantissa == 1 << (1 + MANT_BITS) {
+            mantissa >>= 1;
+            exp += 1;
+        }
+    }
+    if mantissa >> MANT_BITS == 0 {
+        exp = BIAS;
+    }
+    if exp > MAX_EXP {
+        return None; // ErrRange
+    }
+    let mut bits = mantissa & ((1 << MANT_BITS) - 1);
+    bits |= (((exp - BIAS) & ((1 << 11) - 1)) as u64) << MANT_BITS;
+    if negative {
+        bits |= 1 << 63;
+    }
+    Some(f64::from_bits(bits))
+}
+
+#[cfg(test)]
+mod group_b_tests {
+    use super::*;
+
+    #[test]
+    fn parse_go_float_matches_strconv_vectors() {
+        // `(input, ParseFloat result or None on error)`, printed by Go 1.26 strconv.ParseFloat.
+        let cases: &[(&str, Option<f64>)] = &[
+            ("", None),
+            ("0", Some(0.0)),
+            ("1", Some(1.0)),
+            ("123456", Some(123456.0)),
+            ("987654321", Some(9.87654321e+08)),
+            ("18446744073709551616", Some(1.8446744073709552e+19)),
+            ("1.5", Some(1.5)),
+            ("-2", Some(-2.0)),
+            ("+3", Some(3.0)),
+            (".5", Some(0.5)),
+            ("5.", Some(5.0)),
+            (".", None),
+            ("1e3", Some(1000.0)),
+            ("1E3", Some(1000.0)),
+            ("1e", None),
+            ("1e+", None),
+            ("1e-3", Some(0.001)),
+            ("1_000", Some(1000.0)),
+            ("1__0", None),
+            ("_1", None),
+            ("1_", None),
+            ("1_.5", None),
+            ("1._5", None),
+            ("1_23.50_0_0e+1_2", Some(1.235e+14)),
+            ("123.5e+_12", None),
+            ("0x10", None),
+            ("0x1p-2", Some(0.25)),
+            ("0X1.8P1", Some(3.0)),
+            ("0x1_0p0", Some(16.0)),
+            ("0x_1p0", Some(1.0)),
+            ("0x1p", None),
+            ("0x", None),
+            ("0x.8p1", Some(1.0)),
+            ("0x1.fffffffffffff8p1023", None),
+            ("0x1p-1074", Some(5e-324)),
+            ("0x1p-1075", Some(0.0)),
+            ("0x1.0000000000000000001p0", Some(1.0)),
+            ("0x1.00000000000008p0", Some(1.0)),
+            ("0x1.00000000000018p0", Some(1.0000000000000004)),
+            ("inf", Some(f64::INFINITY)),
+            ("Inf", Some(f64::INFINITY)),
+            ("+inf", Some(f64::INFINITY)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            ("infinity", Some(f64::INFINITY)),
+            ("infin", None),
+            ("+nan", None),
+            ("-nan", None),
+            ("1e308", Some(1e+308)),
+            ("1e309", None),
+            ("-1e309", None),
+            ("1e-400", Some(0.0)),
+            ("0e99999", Some(0.0)),
+            ("1e99999", None),
+            (" 1", None),
+            ("1 ", None),
+            ("abc", None),
+            ("12a", None),
+            ("0.1", Some(0.1)),
+            ("9007199254740993", Some(9.007199254740992e+15)),
+            ("1.7976931348623157e308", Some(1.7976931348623157e+308)),
+            ("1.7976931348623159e308", None),
+            ("4.9e-324", Some(5e-324)),
+            ("2e-324", Some(0.0)),
+        ];
+        for &(s, want) in cases {
+            assert_eq!(parse_go_float(s), want, "ParseFloat({s:?})");
+        }
+        for s in ["nan", "NaN"] {
+            assert!(parse_go_float(s).is_some_and(f64::is_nan), "{s}");
+        }
+    }
+
+    #[test]
+    fn quantities_write_one_sample_per_parsable_entry_in_name_order() {
+        let list: BTreeMap<String, Quantity> = [("memory", "1Gi"), ("cpu", "250m"), ("bad", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+            .collect();
+        let mut buf = Vec::new();
+        write_quantities(&mut Sink::new(&mut buf, "kube_x", b"", b""), Some(&list), &[("type", "hard")]);
+        write_quantities(&mut Sink::new(&mut buf, "kube_x", b"", b""), None, &[]);
+        assert_eq!(
+            String::from_utf8(buf).expect("utf8"),
+            "kube_x{resource=\"cpu\",type=\"hard\"} 0.25\nkube_x{resource=\"memory\",type=\"hard\"} 1.073741824e+09\n"
+        );
     }
 }

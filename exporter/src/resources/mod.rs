@@ -2,11 +2,21 @@
 //! type (only the fields its metrics read) and a table of metric families.
 
 pub mod common;
+pub mod configmap;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoint;
+pub mod endpointslice;
+pub mod lease;
+pub mod limitrange;
+pub mod namespace;
 pub mod node;
 pub mod pod;
 pub mod replicaset;
+pub mod resourcequota;
+pub mod secret;
+pub mod service;
+pub mod serviceaccount;
 pub mod statefulset;
 
 use crate::{
@@ -218,11 +228,21 @@ const fn entry<K: Kind>(default_enabled: bool) -> Registered {
 
 /// Every resource this build implements, in name order.
 pub const REGISTRY: &[Registered] = &[
+    entry::<configmap::ConfigMap>(true),
     entry::<daemonset::DaemonSet>(true),
     entry::<deployment::Deployment>(true),
+    entry::<endpoint::Endpoints>(false),
+    entry::<endpointslice::EndpointSlice>(true),
+    entry::<lease::Lease>(true),
+    entry::<limitrange::LimitRange>(true),
+    entry::<namespace::Namespace>(true),
     entry::<node::Node>(true),
     entry::<pod::Pod>(true),
     entry::<replicaset::ReplicaSet>(true),
+    entry::<resourcequota::ResourceQuota>(true),
+    entry::<secret::Secret>(true),
+    entry::<service::Service>(true),
+    entry::<serviceaccount::ServiceAccount>(false),
     entry::<statefulset::StatefulSet>(true),
 ];
 
