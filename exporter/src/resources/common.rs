@@ -1233,3 +1233,189 @@ mod group_b_tests {
         );
     }
 }
+
+// --- group C shared shapes ---
+// Shapes of the storage, networking, certificates, RBAC and admissionregistration kinds. Paths are
+// spelled out in full so this section needs no imports of its own.
+
+/// Every entry of `map` as a `prefix_*` label in one sample of value 1, with no allowlist
+/// (upstream's `kubeMapToPrometheusLabels`); the sample is written even when the map is empty.
+pub fn write_map_labels(s: &mut Sink<'_>, map: Option<&BTreeMap<String, String>>, prefix: &str) {
+    let entries = map.into_iter().flatten();
+    let names = label_names(prefix, entries.clone().map(|(k, _)| k.as_str()));
+    s.sample(names.iter().zip(entries.map(|(_, v)| v.as_str())), 1.0);
+}
+
+/// The five families upstream's clusterrole, clusterrolebinding, role and rolebinding stores
+/// share, as `(name, help)` pairs in their order: annotations, labels, info, created and
+/// metadata_resource_version, all ALPHA. `info` writes the info sample.
+pub fn rbac_families<K: HasMeta + 'static>(
+    families: [(&'static str, &'static str); 5],
+    options: &super::FamilyOptions,
+    info: impl Fn(&K, &mut Sink<'_>) + Send + Sync + 'static,
+) -> Vec<FamilyGen<K>> {
+    let [annotations, labels, info_family, created, resource_version] = families;
+    vec![
+        annotations_family(annotations.0, annotations.1, Stability::Alpha, options.annotations.clone()),
+        labels_family(labels.0, labels.1, Stability::Alpha, options.labels.clone()),
+        FamilyGen::gauge(info_family.0, info_family.1, Stability::Alpha, info),
+        created_family(created.0, created.1, Stability::Alpha),
+        resource_version_family(resource_version.0, resource_version.1, Stability::Alpha),
+    ]
+}
+
+/// The info sample of a (cluster) role binding: the kind and name of its roleRef.
+pub fn write_role_ref(s: &mut Sink<'_>, role_ref: Option<&k8s_openapi::api::rbac::v1::RoleRef>) {
+    let (kind, name) = role_ref.map_or(("", ""), |r| (r.kind.as_str(), r.name.as_str()));
+    s.sample([("roleref_kind", kind), ("roleref_name", name)], 1.0);
+}
+
+/// The `spec` of a mutating or validating admission policy, as far as metrics read it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionPolicySpec {
+    /// The kind of the policy's parameter resource.
+    pub param_kind: Option<k8s_openapi::api::admissionregistration::v1::ParamKind>,
+    /// `Fail` or `Ignore`.
+    pub failure_policy: Option<String>,
+    /// `Never` or `IfNeeded`; mutating policies only.
+    pub reinvocation_policy: Option<String>,
+}
+
+/// The `spec` of a mutating or validating admission policy binding, as far as metrics read it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionPolicyBindingSpec {
+    /// The bound policy.
+    pub policy_name: Option<String>,
+    /// The parameter resource.
+    pub param_ref: Option<k8s_openapi::api::admissionregistration::v1::ParamRef>,
+    /// `Deny`, `Warn`, `Audit`; validating bindings only.
+    pub validation_actions: Option<Vec<String>>,
+}
+
+/// One entry of a mutating or validating webhook configuration's `webhooks`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// The webhook's name.
+    pub name: Option<String>,
+    /// How the API server reaches it.
+    pub client_config: Option<WebhookClientConfig>,
+}
+
+/// A webhook's `clientConfig`, as far as metrics read it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct WebhookClientConfig {
+    /// The in-cluster service, when the webhook is not called by URL.
+    pub service: Option<k8s_openapi::api::admissionregistration::v1::ServiceReference>,
+}
+
+/// The info sample of an admission policy: its parameter kind and failure policy, and for
+/// mutating policies (`reinvocation`) the reinvocation policy. Unset fields are `""`.
+pub fn write_admission_policy_info(s: &mut Sink<'_>, spec: Option<&AdmissionPolicySpec>, reinvocation: bool) {
+    let param_kind = spec.and_then(|p| p.param_kind.as_ref());
+    let labels = [
+        ("param_api_version", param_kind.and_then(|k| k.api_version.as_deref()).unwrap_or_default()),
+        ("param_kind", param_kind.and_then(|k| k.kind.as_deref()).unwrap_or_default()),
+        ("failure_policy", spec.and_then(|p| p.failure_policy.as_deref()).unwrap_or_default()),
+        ("reinvocation_policy", spec.and_then(|p| p.reinvocation_policy.as_deref()).unwrap_or_default()),
+    ];
+    s.sample(labels[..if reinvocation { 4 } else { 3 }].iter().copied(), 1.0);
+}
+
+/// The info sample of an admission policy binding: policy name and parameter reference.
+pub fn write_admission_binding_info(s: &mut Sink<'_>, spec: Option<&AdmissionPolicyBindingSpec>) {
+    let param_ref = spec.and_then(|b| b.param_ref.as_ref());
+    let ref_field = |f: fn(&k8s_openapi::api::admissionregistration::v1::ParamRef) -> Option<&str>| {
+        param_ref.and_then(f).unwrap_or_default()
+    };
+    s.sample(
+        [
+            ("policy_name", spec.and_then(|b| b.policy_name.as_deref()).unwrap_or_default()),
+            ("param_name", ref_field(|r| r.name.as_deref())),
+            ("param_namespace", ref_field(|r| r.namespace.as_deref())),
+            ("param_not_found_action", ref_field(|r| r.parameter_not_found_action.as_deref())),
+        ],
+        1.0,
+    );
+}
+
+/// The four families of upstream's mutating and validating webhook configuration stores, as
+/// `(name, help)` pairs in their order: info, created, metadata_resource_version and
+/// webhook_clientconfig_service, all ALPHA. `webhooks` lists the configuration's webhooks.
+pub fn webhook_configuration_families<K: HasMeta + 'static>(
+    families: [(&'static str, &'static str); 4],
+    webhooks: fn(&K) -> &[Webhook],
+) -> Vec<FamilyGen<K>> {
+    let [info, created, resource_version, service] = families;
+    vec![
+        FamilyGen::gauge(info.0, info.1, Stability::Alpha, |_: &K, s| s.value(1.0)),
+        created_family(created.0, created.1, Stability::Alpha),
+        resource_version_family(resource_version.0, resource_version.1, Stability::Alpha),
+        FamilyGen::gauge(service.0, service.1, Stability::Alpha, move |c: &K, s| {
+            for w in webhooks(c) {
+                let service = w.client_config.as_ref().and_then(|c| c.service.as_ref());
+                s.sample(
+                    [
+                        ("webhook_name", w.name.as_deref().unwrap_or_default()),
+                        ("service_name", service.map_or("", |r| r.name.as_str())),
+                        ("service_namespace", service.map_or("", |r| r.namespace.as_str())),
+                    ],
+                    1.0,
+                );
+            }
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod group_c_tests {
+    use super::*;
+
+    #[test]
+    fn floats_parse_like_go_strconv_for_resource_versions() {
+        // Printed by strconv.ParseFloat(s, 64) of Go 1.26.
+        let ok: &[(&str, f64)] = &[
+            ("12345", 12345.0),
+            ("00012", 12.0),
+            ("1_000", 1000.0),
+            ("1.5_5", 1.55),
+            ("+Inf", f64::INFINITY),
+            ("inf", f64::INFINITY),
+            ("-infinity", f64::NEG_INFINITY),
+            ("1e-400", 0.0),
+            ("1.5", 1.5),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("1E5", 100000.0),
+            ("9007199254740993", 9007199254740992.0),
+            ("18446744073709551617", 1.8446744073709552e19),
+        ];
+        for &(s, want) in ok {
+            assert_eq!(parse_go_float(s), Some(want), "{s:?}");
+        }
+        assert!(parse_go_float("NaN").is_some_and(f64::is_nan));
+        assert!(parse_go_float("nan").is_some_and(f64::is_nan));
+        for s in ["", "+nan", "1e400", " 1", "abc", "1e", "0x10", "1__0", "_1", "1_", "infinit", "infx", "+"]
+        {
+            assert_eq!(parse_go_float(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn map_labels_take_every_key_and_always_write_a_sample() {
+        let render = |map: Option<&BTreeMap<String, String>>| {
+            let mut buf = Vec::new();
+            write_map_labels(&mut Sink::new(&mut buf, "m", b"", b""), map, "metadata");
+            String::from_utf8(buf).expect("utf8")
+        };
+        assert_eq!(render(None), "m 1\n");
+        let map: BTreeMap<String, String> =
+            [("b.c", "2"), ("a", "1"), ("b-c", "3")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        assert_eq!(
+            render(Some(&map)),
+            "m{metadata_a=\"1\",metadata_b_c_conflict1=\"3\",metadata_b_c_conflict2=\"2\"} 1\n"
+        );
+    }
+}

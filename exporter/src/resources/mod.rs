@@ -1,23 +1,41 @@
 //! The registry of supported resources. Each kind lives in its own module as a lean projection
 //! type (only the fields its metrics read) and a table of metric families.
 
+pub mod certificatesigningrequest;
+pub mod clusterrole;
+pub mod clusterrolebinding;
 pub mod common;
 pub mod configmap;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod ingress;
+pub mod ingressclass;
 pub mod lease;
 pub mod limitrange;
+pub mod mutatingadmissionpolicy;
+pub mod mutatingadmissionpolicybinding;
+pub mod mutatingwebhookconfiguration;
 pub mod namespace;
+pub mod networkpolicy;
 pub mod node;
+pub mod persistentvolume;
+pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod replicaset;
 pub mod resourcequota;
+pub mod role;
+pub mod rolebinding;
 pub mod secret;
 pub mod service;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod storageclass;
+pub mod validatingadmissionpolicy;
+pub mod validatingadmissionpolicybinding;
+pub mod validatingwebhookconfiguration;
+pub mod volumeattachment;
 
 use crate::{
     metric::{FamilyGen, Sink},
@@ -228,22 +246,40 @@ const fn entry<K: Kind>(default_enabled: bool) -> Registered {
 
 /// Every resource this build implements, in name order.
 pub const REGISTRY: &[Registered] = &[
+    entry::<certificatesigningrequest::CertificateSigningRequest>(true),
+    entry::<clusterrolebinding::ClusterRoleBinding>(false),
+    entry::<clusterrole::ClusterRole>(false),
     entry::<configmap::ConfigMap>(true),
     entry::<daemonset::DaemonSet>(true),
     entry::<deployment::Deployment>(true),
     entry::<endpoint::Endpoints>(false),
     entry::<endpointslice::EndpointSlice>(true),
+    entry::<ingressclass::IngressClass>(false),
+    entry::<ingress::Ingress>(true),
     entry::<lease::Lease>(true),
     entry::<limitrange::LimitRange>(true),
+    entry::<mutatingadmissionpolicy::MutatingAdmissionPolicy>(true),
+    entry::<mutatingadmissionpolicybinding::MutatingAdmissionPolicyBinding>(true),
+    entry::<mutatingwebhookconfiguration::MutatingWebhookConfiguration>(true),
     entry::<namespace::Namespace>(true),
+    entry::<networkpolicy::NetworkPolicy>(true),
     entry::<node::Node>(true),
+    entry::<persistentvolumeclaim::PersistentVolumeClaim>(true),
+    entry::<persistentvolume::PersistentVolume>(true),
     entry::<pod::Pod>(true),
     entry::<replicaset::ReplicaSet>(true),
     entry::<resourcequota::ResourceQuota>(true),
+    entry::<rolebinding::RoleBinding>(false),
+    entry::<role::Role>(false),
     entry::<secret::Secret>(true),
-    entry::<service::Service>(true),
     entry::<serviceaccount::ServiceAccount>(false),
+    entry::<service::Service>(true),
     entry::<statefulset::StatefulSet>(true),
+    entry::<storageclass::StorageClass>(true),
+    entry::<validatingadmissionpolicy::ValidatingAdmissionPolicy>(true),
+    entry::<validatingadmissionpolicybinding::ValidatingAdmissionPolicyBinding>(true),
+    entry::<validatingwebhookconfiguration::ValidatingWebhookConfiguration>(true),
+    entry::<volumeattachment::VolumeAttachment>(true),
 ];
 
 /// Looks a resource up by its `--resources` name.
