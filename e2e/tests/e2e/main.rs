@@ -1,0 +1,10 @@
+//! The end-to-end suite. One test binary, so one control plane (started by the first test that
+//! needs it) serves every test; each test works in a namespace of its own.
+//!
+//! Needs the cluster binaries (scripts/cluster-bins.sh, or STATEFLEET_BIN_DIR) and a built
+//! exporter (`cargo build -p statefleet-exporter`, or STATEFLEET_EXPORTER).
+
+mod faults;
+mod sharding;
+mod smoke;
+mod watch;
