@@ -1419,3 +1419,95 @@ mod group_c_tests {
         );
     }
 }
+
+// --- grpa (cronjobs, jobs, horizontalpodautoscalers, poddisruptionbudgets,
+// replicationcontrollers) shared shapes ---
+
+/// `Quantity.AsApproximateFloat64()`: the parsed amount's digits times a power of ten, in float64
+/// arithmetic (so `"0.1"` is `1 * 10^-1`, and a value that overflows int64 elsewhere still reads
+/// close to its decimal value). `None` when the string is not a quantity, or its exact digits need
+/// more than 38 (see [`quantity_to_f64`]).
+pub fn quantity_approximate_f64(q: &Quantity) -> Option<f64> {
+    let (base, exponent) = match parse_quantity(q.0.trim())? {
+        Amount::Int { value, scale } => (value as f64, scale),
+        // inf.Dec's scale counts decimal places, so it is the negated exponent.
+        Amount::Dec { unscaled, scale } => (unscaled as f64, scale.wrapping_neg()),
+    };
+    Some(if exponent == 0 { base } else { base * go_pow10(exponent) })
+}
+
+/// Go's `math.Pow10`: exact tables of powers of ten, multiplied for positive and divided for
+/// negative exponents (this is not `powi`, whose rounding differs).
+fn go_pow10(n: i32) -> f64 {
+    const TAB: [f64; 32] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+        1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31,
+    ];
+    const POS32: [f64; 10] = [1e0, 1e32, 1e64, 1e96, 1e128, 1e160, 1e192, 1e224, 1e256, 1e288];
+    const NEG32: [f64; 11] =
+        [1e-0, 1e-32, 1e-64, 1e-96, 1e-128, 1e-160, 1e-192, 1e-224, 1e-256, 1e-288, 1e-320];
+    match n {
+        0..=308 => POS32[n as usize / 32] * TAB[n as usize % 32],
+        -323..=-1 => NEG32[n.unsigned_abs() as usize / 32] / TAB[n.unsigned_abs() as usize % 32],
+        _ if n > 0 => f64::INFINITY,
+        _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod grpa_shared_shapes {
+    use super::*;
+
+    #[test]
+    fn approximate_floats_match_as_approximate_float64() {
+        // (input, float64 bits) printed by apimachinery v0.36.3's AsApproximateFloat64; note
+        // "0.7" is 7 * 10^-1 = 0.7000000000000001 there.
+        let cases: &[(&str, u64)] = &[
+            ("0", 0),
+            ("0.1", 4591870180066957722),
+            ("0.05", 4587366580439587226),
+            ("1.0", 4607182418800017408),
+            ("100m", 4591870180066957722),
+            ("1.5", 4609434218613702656),
+            ("3", 4613937818241073152),
+            ("1Ki", 4652218415073722368),
+            ("1.5Gi", 4744542207434817536),
+            ("1e3", 4652007308841189376),
+            ("-0.25", 13821547256400052224),
+            ("0.3333333333333333333", 4599676419433076181),
+            ("12345678901234567890", 4892433759222981602),
+            ("1n", 4472406533629990549),
+            ("0.0000000001", 4472406533629990549),
+            ("1.1", 4607632778762754458),
+            ("2.2", 4612136378390124954),
+            ("0.7", 4604480259023595111),
+            ("123.456", 4638387860618067575),
+            ("1e-7", 4502148214488346440),
+            ("9.999", 4621818554639018099),
+            ("1Ei", 4877398396442247168),
+            ("8Ei", 4890909195324358656),
+            ("1.5Ei", 4879650196255932416),
+            ("1e100", 6103021453049119613),
+            ("99999999999999999999999999", 4995809153217856309),
+            ("0.000001", 4517329193108106637),
+            ("5e-3", 4572414629676717179),
+            ("250m", 4598175219545276416),
+            ("1u", 4517329193108106637),
+            ("33.3333333333", 4629888066921437484),
+        ];
+        for (s, bits) in cases {
+            let got = quantity_approximate_f64(&Quantity((*s).into())).map(f64::to_bits);
+            assert_eq!(got, Some(*bits), "{s:?}: {:?}", got.map(f64::from_bits));
+        }
+        assert_eq!(quantity_approximate_f64(&Quantity("abc".into())), None);
+    }
+
+    #[test]
+    fn pow10_uses_go_tables() {
+        assert_eq!(go_pow10(-1), 0.1);
+        assert_eq!(go_pow10(-9), 1e-9);
+        assert_eq!(go_pow10(22), 1e22);
+        assert_eq!(go_pow10(309), f64::INFINITY);
+        assert_eq!(go_pow10(-324), 0.0);
+    }
+}

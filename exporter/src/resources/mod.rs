@@ -6,12 +6,15 @@ pub mod clusterrole;
 pub mod clusterrolebinding;
 pub mod common;
 pub mod configmap;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod horizontalpodautoscaler;
 pub mod ingress;
 pub mod ingressclass;
+pub mod job;
 pub mod lease;
 pub mod limitrange;
 pub mod mutatingadmissionpolicy;
@@ -23,7 +26,9 @@ pub mod node;
 pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod poddisruptionbudget;
 pub mod replicaset;
+pub mod replicationcontroller;
 pub mod resourcequota;
 pub mod role;
 pub mod rolebinding;
@@ -250,12 +255,15 @@ pub const REGISTRY: &[Registered] = &[
     entry::<clusterrolebinding::ClusterRoleBinding>(false),
     entry::<clusterrole::ClusterRole>(false),
     entry::<configmap::ConfigMap>(true),
+    entry::<cronjob::CronJob>(true),
     entry::<daemonset::DaemonSet>(true),
     entry::<deployment::Deployment>(true),
     entry::<endpoint::Endpoints>(false),
     entry::<endpointslice::EndpointSlice>(true),
+    entry::<horizontalpodautoscaler::HorizontalPodAutoscaler>(true),
     entry::<ingressclass::IngressClass>(false),
     entry::<ingress::Ingress>(true),
+    entry::<job::Job>(true),
     entry::<lease::Lease>(true),
     entry::<limitrange::LimitRange>(true),
     entry::<mutatingadmissionpolicy::MutatingAdmissionPolicy>(true),
@@ -266,8 +274,10 @@ pub const REGISTRY: &[Registered] = &[
     entry::<node::Node>(true),
     entry::<persistentvolumeclaim::PersistentVolumeClaim>(true),
     entry::<persistentvolume::PersistentVolume>(true),
+    entry::<poddisruptionbudget::PodDisruptionBudget>(true),
     entry::<pod::Pod>(true),
     entry::<replicaset::ReplicaSet>(true),
+    entry::<replicationcontroller::ReplicationController>(true),
     entry::<resourcequota::ResourceQuota>(true),
     entry::<rolebinding::RoleBinding>(false),
     entry::<role::Role>(false),
