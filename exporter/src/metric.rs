@@ -140,9 +140,16 @@ impl<K> FamilyGen<K> {
 }
 
 /// Writes sample lines of one family for one object into the object's buffer.
+///
+/// A compact sink (what the store keeps) writes only each sample's tail: its own labels, the
+/// trailing labels and the value, `,k="v"} 1\n`. The metric name and the object's default labels
+/// are the same on every line, so the scrape writes them in front of each tail
+/// ([`expand_tails`]) instead of every object storing them once per series.
 pub struct Sink<'a> {
     buf: &'a mut Vec<u8>,
+    /// Empty for a compact sink.
     name: &'static str,
+    compact: bool,
     /// `k1="v1",k2="v2"` of the kind's default labels, already escaped.
     leading: &'a [u8],
     /// `,cluster="x"` style labels appended to every sample, already escaped.
@@ -152,7 +159,12 @@ pub struct Sink<'a> {
 impl<'a> Sink<'a> {
     /// A sink writing samples named `name` into `buf`.
     pub fn new(buf: &'a mut Vec<u8>, name: &'static str, leading: &'a [u8], trailing: &'a [u8]) -> Self {
-        Self { buf, name, leading, trailing }
+        Self { buf, name, compact: false, leading, trailing }
+    }
+
+    /// A compact sink: only tails, see the type's docs.
+    pub fn compact(buf: &'a mut Vec<u8>, trailing: &'a [u8]) -> Self {
+        Self { buf, name: "", compact: true, leading: b"", trailing }
     }
 
     /// One sample with only the default labels.
@@ -167,6 +179,17 @@ impl<'a> Sink<'a> {
         S: AsRef<str>,
     {
         let buf = &mut *self.buf;
+        if self.compact {
+            for (key, val) in labels {
+                buf.push(b',');
+                write_label(buf, key.as_ref(), val);
+            }
+            buf.extend_from_slice(self.trailing);
+            buf.extend_from_slice(b"} ");
+            write_value(buf, value);
+            buf.push(b'\n');
+            return;
+        }
         buf.extend_from_slice(self.name.as_bytes());
         let mut any = !self.leading.is_empty();
         let mut open = false;
@@ -197,6 +220,25 @@ impl<'a> Sink<'a> {
         buf.push(b' ');
         write_value(buf, value);
         buf.push(b'\n');
+    }
+}
+
+/// Expands compact tails (one per line) into full sample lines: `name{leading` + tail. With no
+/// leading labels the tail's first comma is dropped, or the braces when there is no label at all.
+pub fn expand_tails(out: &mut Vec<u8>, name: &str, leading: &[u8], tails: &[u8]) {
+    for tail in tails.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(name.as_bytes());
+        if !leading.is_empty() {
+            out.push(b'{');
+            out.extend_from_slice(leading);
+            out.extend_from_slice(tail);
+        } else if let Some(rest) = tail.strip_prefix(b",") {
+            out.push(b'{');
+            out.extend_from_slice(rest);
+        } else {
+            // `} value`: no label at all.
+            out.extend_from_slice(&tail[1..]);
+        }
     }
 }
 
@@ -352,6 +394,30 @@ mod tests {
             String::from_utf8(buf).expect("utf8"),
             "kube_x 2\nkube_y{cluster=\"c\"} 3\nkube_z{a=\"b\"} 4\n"
         );
+    }
+
+    #[test]
+    fn compact_tails_expand_to_the_same_lines_as_a_full_sink() {
+        for (leading, trailing) in [
+            (&b"namespace=\"ns\""[..], &b""[..]),
+            (b"", b""),
+            (b"", b",cluster=\"c\""),
+            (b"a=\"b\"", b",cluster=\"c\""),
+        ] {
+            let (mut full, mut tails) = (Vec::new(), Vec::new());
+            for buf_is_full in [true, false] {
+                let mut sink = if buf_is_full {
+                    Sink::new(&mut full, "kube_x", leading, trailing)
+                } else {
+                    Sink::compact(&mut tails, trailing)
+                };
+                sink.value(1.0);
+                sink.sample([("phase", "Running"), ("q", "a\"b")], 0.5);
+            }
+            let mut expanded = Vec::new();
+            expand_tails(&mut expanded, "kube_x", leading, &tails);
+            assert_eq!(String::from_utf8(expanded).expect("utf8"), String::from_utf8(full).expect("utf8"));
+        }
     }
 
     #[test]

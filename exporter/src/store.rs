@@ -15,26 +15,39 @@ use std::{
     },
 };
 
-/// All samples of one object, rendered once per change. Family `i` is `buf[ends[i-1]..ends[i]]`.
+/// All samples of one object, rendered once per change: the object's default labels once, then
+/// each sample's tail (own labels and value, see [`crate::metric::Sink`]). Family `i` is
+/// `tails[ends[i-1]..ends[i]]`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Rendered {
-    buf: Box<[u8]>,
+    leading: Box<[u8]>,
+    tails: Box<[u8]>,
     ends: Box<[u32]>,
     series: u32,
 }
 
 impl Rendered {
-    /// Wraps a buffer and the end offset of each family in it.
-    pub fn new(buf: Vec<u8>, ends: Vec<u32>) -> Self {
-        let series = buf.iter().filter(|&&b| b == b'\n').count() as u32;
-        Self { buf: buf.into_boxed_slice(), ends: ends.into_boxed_slice(), series }
+    /// Wraps the default labels, the tails and the end offset of each family in them.
+    pub fn new(leading: Vec<u8>, tails: Vec<u8>, ends: Vec<u32>) -> Self {
+        let series = tails.iter().filter(|&&b| b == b'\n').count() as u32;
+        Self {
+            leading: leading.into_boxed_slice(),
+            tails: tails.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+            series,
+        }
     }
 
-    /// The bytes of family `i` (empty when the family wrote nothing).
+    /// The tails of family `i` (empty when the family wrote nothing).
     pub fn family(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         let end = self.ends.get(i).map_or(start, |e| *e as usize);
-        &self.buf[start..end]
+        &self.tails[start..end]
+    }
+
+    /// Appends the full sample lines of family `i`, named `name`.
+    pub fn expand_family(&self, i: usize, name: &str, out: &mut Vec<u8>) {
+        crate::metric::expand_tails(out, name, &self.leading, self.family(i));
     }
 
     /// Number of sample lines.
@@ -44,12 +57,12 @@ impl Rendered {
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.leading.len() + self.tails.len()
     }
 
     /// Whether no sample was written.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.tails.is_empty()
     }
 }
 
@@ -117,15 +130,18 @@ pub type Relist = Objects;
 pub struct ResourceStore {
     name: &'static str,
     headers: Vec<Box<[u8]>>,
+    family_names: Vec<&'static str>,
     parts: RwLock<Vec<Arc<Part>>>,
 }
 
 impl ResourceStore {
-    /// A store for `name` with one precomputed header per family, in family order.
-    pub fn new(name: &'static str, headers: Vec<String>) -> Self {
+    /// A store for `name` with the families' names and precomputed headers, in family order.
+    pub fn new(name: &'static str, families: Vec<(&'static str, String)>) -> Self {
+        let (family_names, headers): (Vec<_>, Vec<_>) = families.into_iter().unzip();
         Self {
             name,
-            headers: headers.into_iter().map(|h| h.into_bytes().into_boxed_slice()).collect(),
+            headers: headers.into_iter().map(|h: String| h.into_bytes().into_boxed_slice()).collect(),
+            family_names,
             parts: RwLock::new(Vec::new()),
         }
     }
@@ -172,13 +188,21 @@ impl ResourceStore {
         if objects.is_empty() {
             return;
         }
-        for (i, header) in self.headers.iter().enumerate() {
+        // Lines are expanded into a scratch buffer and handed out in large pieces.
+        const FLUSH: usize = 64 * 1024;
+        let mut scratch = Vec::with_capacity(FLUSH + 4096);
+        for (i, (header, name)) in self.headers.iter().zip(&self.family_names).enumerate() {
             w(header);
             for o in objects {
-                let bytes = o.family(i);
-                if !bytes.is_empty() {
-                    w(bytes);
+                o.expand_family(i, name, &mut scratch);
+                if scratch.len() >= FLUSH {
+                    w(&scratch);
+                    scratch.clear();
                 }
+            }
+            if !scratch.is_empty() {
+                w(&scratch);
+                scratch.clear();
             }
         }
     }
@@ -223,6 +247,7 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// An object without default labels whose family `i` holds `families[i]` as tails.
     fn rendered(families: &[&str]) -> Rendered {
         let mut buf = Vec::new();
         let mut ends = Vec::new();
@@ -230,22 +255,30 @@ mod tests {
             buf.extend_from_slice(f.as_bytes());
             ends.push(buf.len() as u32);
         }
-        Rendered::new(buf, ends)
+        Rendered::new(Vec::new(), buf, ends)
     }
 
     #[test]
     fn families_are_grouped_across_objects_with_one_header_each() {
-        let store = ResourceStore::new("pods", vec!["# A\n".into(), "# B\n".into()]);
+        let store = ResourceStore::new("pods", vec![("a", "# A\n".into()), ("b", "# B\n".into())]);
         let part = Arc::new(Part::default());
         store.set_parts(vec![part.clone()]);
-        part.apply("u1", rendered(&["a 1\n", "b 1\n"]));
+        part.apply("u1", rendered(&["} 1\n", ",x=\"y\"} 2\n"]));
+        part.apply("u2", Rendered::new(b"k=\"v\"".to_vec(), b"} 3\n} 4\n".to_vec(), vec![4, 8]));
         let store = Store::new(vec![Arc::new(store)]);
-        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# A\na 1\n# B\nb 1\n");
+        let text = String::from_utf8(store.exposition()).expect("utf8");
+        let mut families = text.split("# ").filter(|f| !f.is_empty()).map(|f| {
+            let mut lines: Vec<&str> = f.lines().collect();
+            lines.sort_unstable();
+            lines
+        });
+        assert_eq!(families.next().expect("A"), ["A", "a 1", "a{k=\"v\"} 3"]);
+        assert_eq!(families.next().expect("B"), ["B", "b{k=\"v\"} 4", "b{x=\"y\"} 2"]);
     }
 
     #[test]
     fn a_resource_without_objects_writes_nothing() {
-        let store = ResourceStore::new("pods", vec!["# A\n".into()]);
+        let store = ResourceStore::new("pods", vec![("a", "# A\n".into())]);
         store.set_parts(vec![Arc::new(Part::default())]);
         assert!(Store::new(vec![Arc::new(store)]).exposition().is_empty());
     }
@@ -253,13 +286,13 @@ mod tests {
     #[test]
     fn delete_removes_series_and_replace_swaps_whole_sets() {
         let part = Part::default();
-        part.apply("u1", rendered(&["a 1\n"]));
-        part.apply("u2", rendered(&["a 2\n"]));
+        part.apply("u1", rendered(&["} 1\n"]));
+        part.apply("u2", rendered(&["} 2\n"]));
         part.delete("u1");
         assert_eq!(part.counts(), (1, 1));
         assert!(!part.synced());
         let mut relist = Relist::new();
-        relist.insert("u3".into(), Arc::new(rendered(&["a 3\n"])));
+        relist.insert("u3".into(), Arc::new(rendered(&["} 3\n"])));
         part.replace(relist);
         assert_eq!(part.counts(), (1, 1));
         assert!(part.synced());
@@ -279,13 +312,16 @@ mod tests {
     #[test]
     fn resources_are_written_in_name_order() {
         let make = |name: &'static str, line: &str| {
-            let s = ResourceStore::new(name, vec![format!("# {name}\n")]);
+            let s = ResourceStore::new(name, vec![(name, format!("# {name}\n"))]);
             let p = Arc::new(Part::default());
             p.apply("u", rendered(&[line]));
             s.set_parts(vec![p]);
             Arc::new(s)
         };
-        let store = Store::new(vec![make("pods", "p 1\n"), make("nodes", "n 1\n")]);
-        assert_eq!(String::from_utf8(store.exposition()).expect("utf8"), "# nodes\nn 1\n# pods\np 1\n");
+        let store = Store::new(vec![make("pods", "} 1\n"), make("nodes", "} 2\n")]);
+        assert_eq!(
+            String::from_utf8(store.exposition()).expect("utf8"),
+            "# nodes\nnodes 2\n# pods\npods 1\n"
+        );
     }
 }

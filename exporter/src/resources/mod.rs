@@ -154,12 +154,12 @@ impl<K: Kind> Renderer<K> {
         Self { families, trailing: trailing.into_boxed_slice() }
     }
 
-    /// One `# HELP`/`# TYPE` block per family, in order.
-    pub fn headers(&self) -> Vec<String> {
-        self.families.iter().map(|f| f.header()).collect()
+    /// Each family's name and `# HELP`/`# TYPE` block, in order.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        self.families.iter().map(|f| (f.name, f.header())).collect()
     }
 
-    /// The families rendered for one object.
+    /// The families rendered for one object, compact (see [`Sink`]).
     pub fn render(&self, obj: &K) -> Rendered {
         let mut leading = Vec::with_capacity(96);
         for (i, (key, value)) in obj.default_labels().into_iter().enumerate() {
@@ -168,13 +168,13 @@ impl<K: Kind> Renderer<K> {
             }
             crate::metric::write_label(&mut leading, key, value);
         }
-        let mut buf = Vec::with_capacity(256 * self.families.len().min(16));
+        let mut buf = Vec::with_capacity(64 * self.families.len().min(32));
         let mut ends = Vec::with_capacity(self.families.len());
         for family in &self.families {
-            family.generate(obj, &mut Sink::new(&mut buf, family.name, &leading, &self.trailing));
+            family.generate(obj, &mut Sink::compact(&mut buf, &self.trailing));
             ends.push(buf.len() as u32);
         }
-        Rendered::new(buf, ends)
+        Rendered::new(leading, buf, ends)
     }
 }
 
@@ -313,9 +313,11 @@ pub(crate) mod testing {
         let renderer = Renderer::new(K::families(options), Vec::new());
         let rendered = renderer.render(&obj);
         let mut out = String::new();
-        for (i, header) in renderer.headers().iter().enumerate() {
+        for (i, (name, header)) in renderer.headers().iter().enumerate() {
             out.push_str(header);
-            out.push_str(std::str::from_utf8(rendered.family(i)).expect("utf8"));
+            let mut lines = Vec::new();
+            rendered.expand_family(i, name, &mut lines);
+            out.push_str(std::str::from_utf8(&lines).expect("utf8"));
         }
         out
     }
