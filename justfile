@@ -35,7 +35,7 @@ e2e: cluster-bins
     cargo test -p statefleet-e2e -- --test-threads=2
 
 # Everything CI runs
-test: lint unit check-metrics e2e
+test: lint unit check-metrics check-rules e2e
 
 # Render 100k synthetic pods-shaped objects and one full scrape; prints ns/object and bytes/s
 bench-render:
@@ -48,3 +48,17 @@ families:
 # Coverage of upstream's metric families per resource (implemented/expected)
 conformance:
     scripts/conformance.sh
+
+# Regenerate everything generated: the CRD, the operator's ClusterRole, Prometheus rules, golden files
+generate:
+    cargo run -q -p statefleet-operator --bin crdgen > crds/statefleet.io_kubestatemetrics.yaml
+    UPDATE_GOLDEN=1 cargo test -q -p statefleet-operator --test generated --test golden
+
+# Fail when generated files are stale
+check-generated: generate
+    git diff --exit-code -- crds config operator/tests/golden
+
+# Alert rules: syntax and promtool unit tests (fire and no-fire cases)
+check-rules: cluster-bins
+    "$STATEFLEET_BIN_DIR/promtool" check rules config/prometheus/statefleet-rules.yaml
+    "$STATEFLEET_BIN_DIR/promtool" test rules config/prometheus/statefleet-rules.test.yaml
