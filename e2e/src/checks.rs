@@ -74,34 +74,113 @@ pub async fn wait_matches_render_in(
         &format!("the scrape of {} to equal `render` of the API's objects", exporter.label()),
         timeout,
         Duration::from_millis(250),
-        || async {
-            let before = resources::fetch_list(client, kinds, namespace).await?;
-            let text = exporter.scrape().await?;
-            let after = resources::fetch_list(client, kinds, namespace).await?;
-            if before != after {
-                return Ok(Poll::Pending("objects changed while scraping".into()));
-            }
-            let rendered = exporter::render(&before, render_args, dir).await?;
-            let parse = |what: &str, t: &str| {
-                expo::parse(t).map_err(|e| Error::Parse { what: what.to_string(), detail: e.to_string() })
-            };
-            let scrape = parse("the scrape", &text)?;
-            let expected = parse("the render output", &rendered)?;
-            let d = expo::diff(&expected, &scrape);
-            if !d.is_empty() {
-                return Ok(Poll::Pending(format!("series differ (expected = render): {d}")));
-            }
-            if expected.header_texts() != scrape.header_texts() {
-                return Ok(Poll::Pending(format!(
-                    "headers differ: render has families {:?}, the scrape {:?}",
-                    expected.family_order(),
-                    scrape.family_order()
-                )));
-            }
-            Ok(Poll::Ready(Matched { scrape, text }))
-        },
+        || compare_with_render(client, namespace, dir, exporter, kinds, render_args),
     )
     .await
+}
+
+/// One comparison of a scrape with `render` of the objects fetched just before and after it:
+/// ready when series, values and headers are equal; pending (with the difference) when they are
+/// not or when the objects changed meanwhile. Scrapes are linted on the way: a structural
+/// problem (e.g. a duplicate series) is an error, not a difference.
+pub async fn compare_with_render(
+    client: &Client,
+    namespace: &str,
+    dir: &Path,
+    exporter: &Exporter,
+    kinds: &[&ResourceKind],
+    render_args: &[String],
+) -> Result<Poll<Matched>> {
+    let before = resources::fetch_list(client, kinds, namespace).await?;
+    let text = exporter.scrape().await?;
+    let after = resources::fetch_list(client, kinds, namespace).await?;
+    let problems = expo::lint(&text);
+    if !problems.is_empty() {
+        return Err(Error::Parse {
+            what: format!("the scrape of {} (lint)", exporter.label()),
+            detail: problems.join("; "),
+        });
+    }
+    if before != after {
+        return Ok(Poll::Pending("objects changed while scraping".into()));
+    }
+    let rendered = exporter::render(&before, render_args, dir).await?;
+    let parse = |what: &str, t: &str| {
+        expo::parse(t).map_err(|e| Error::Parse { what: what.to_string(), detail: e.to_string() })
+    };
+    let scrape = parse("the scrape", &text)?;
+    let expected = parse("the render output", &rendered)?;
+    let d = expo::diff(&expected, &scrape);
+    if !d.is_empty() {
+        return Ok(Poll::Pending(format!("series differ (expected = render): {d}")));
+    }
+    if expected.header_texts() != scrape.header_texts() {
+        return Ok(Poll::Pending(format!(
+            "headers differ: render has families {:?}, the scrape {:?}",
+            expected.family_order(),
+            scrape.family_order()
+        )));
+    }
+    Ok(Poll::Ready(Matched { scrape, text }))
+}
+
+/// Scrapes `addr` (`GET /metrics`) every `every` in the background and lints each answer, until
+/// the guard is finished: for checking that an exporter never serves a broken exposition (e.g.
+/// duplicate series) while something happens.
+pub fn lint_every_scrape(label: &str, addr: std::net::SocketAddr, every: Duration) -> ScrapeLinter {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let label = label.to_string();
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut report = LintReport::default();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                match crate::http::get(addr, "/metrics").await {
+                    Ok(r) if r.status == 200 => {
+                        report.scrapes += 1;
+                        let problems = expo::lint(&r.text());
+                        if !problems.is_empty() {
+                            report.bad.push(format!(
+                                "scrape {} of {label}: {}",
+                                report.scrapes,
+                                problems.into_iter().take(5).collect::<Vec<_>>().join("; ")
+                            ));
+                        }
+                    }
+                    Ok(r) => report.failed.push(format!("HTTP {}", r.status)),
+                    Err(e) => report.failed.push(e.to_string()),
+                }
+                tokio::time::sleep(every).await;
+            }
+            report
+        }
+    });
+    ScrapeLinter { stop, task }
+}
+
+/// What [`lint_every_scrape`] saw.
+#[derive(Debug, Default)]
+pub struct LintReport {
+    /// Scrapes answered 200.
+    pub scrapes: usize,
+    /// Structural problems, one line per bad scrape.
+    pub bad: Vec<String>,
+    /// Scrapes that failed (connection, non-200).
+    pub failed: Vec<String>,
+}
+
+/// The background scraper of [`lint_every_scrape`].
+pub struct ScrapeLinter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<LintReport>,
+}
+
+impl ScrapeLinter {
+    /// Stops scraping and returns what was seen.
+    pub async fn finish(self) -> LintReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.task.await.unwrap_or_default()
+    }
 }
 
 /// Polls the scrape every 20 ms until `holds` is true and returns how long it took, measured

@@ -403,14 +403,17 @@ impl ControlPlane {
     }
 
     fn write_kubeconfig(&self, path: &Path, token: &str, user: &str) -> Result<()> {
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    \
-             certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\n\
-             contexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: {user}\ncurrent-context: e2e\n",
-            server = self.server_url(),
-            ca = self.pki.ca_cert.display(),
-        );
-        std::fs::write(path, text).io(|| format!("write kubeconfig {}", path.display()))
+        write_kubeconfig(path, &self.server_url(), &self.pki.ca_cert, token, user)
+    }
+
+    /// What a component needs to reach this control plane, detached from it.
+    pub fn access(&self) -> ClusterAccess {
+        ClusterAccess {
+            server: self.server_url(),
+            ca_cert: self.pki.ca_cert.clone(),
+            admin_kubeconfig: self.kubeconfig.clone(),
+            nodes: self.nodes.clone(),
+        }
     }
 
     /// The admin kubeconfig (user `admin` in `system:masters`).
@@ -480,33 +483,7 @@ impl ControlPlane {
         dir: &Path,
     ) -> Result<PathBuf> {
         let client = self.client().await?;
-        let api: Api<ServiceAccount> = Api::namespaced(client, namespace);
-        if api.get_opt(name).await.kube(|| format!("get serviceaccount {namespace}/{name}"))?.is_none() {
-            let sa = ServiceAccount {
-                metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
-                ..Default::default()
-            };
-            api.create(&PostParams::default(), &sa)
-                .await
-                .kube(|| format!("create serviceaccount {namespace}/{name}"))?;
-        }
-        let request = TokenRequest {
-            spec: Some(TokenRequestSpec { expiration_seconds: Some(3600), ..Default::default() }),
-            ..Default::default()
-        };
-        let token = api
-            .create_token_request(name, &PostParams::default(), &request)
-            .await
-            .kube(|| format!("request a token for serviceaccount {namespace}/{name}"))?
-            .status
-            .and_then(|s| s.token)
-            .ok_or_else(|| Error::Parse {
-                what: "the TokenRequest answer".into(),
-                detail: "no status.token".into(),
-            })?;
-        let path = dir.join(format!("sa-{namespace}-{name}.kubeconfig"));
-        self.write_kubeconfig(&path, &token, &format!("{namespace}-{name}"))?;
-        Ok(path)
+        self.access().service_account_kubeconfig(&client, namespace, name, dir).await
     }
 
     /// Kills kube-apiserver and starts it again on the same port and etcd; returns once /readyz
@@ -586,6 +563,80 @@ impl Drop for ControlPlane {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// How to reach a control plane: server, CA, admin kubeconfig and harness nodes. Owned and
+/// cheap to clone, for tasks that outlive a borrow of the [`ControlPlane`] (e.g. the process
+/// kubelet).
+#[derive(Clone, Debug)]
+pub struct ClusterAccess {
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// The CA of the API server's serving certificate.
+    pub ca_cert: PathBuf,
+    /// The admin kubeconfig.
+    pub admin_kubeconfig: PathBuf,
+    /// The registered node names.
+    pub nodes: Vec<String>,
+}
+
+impl ClusterAccess {
+    /// A new admin client.
+    pub async fn client(&self) -> Result<Client> {
+        client_from_kubeconfig(&self.admin_kubeconfig).await
+    }
+
+    /// A kubeconfig with a one-hour token of ServiceAccount `namespace/name` (created if
+    /// missing), written to `dir`; `client` needs the right to create both.
+    pub async fn service_account_kubeconfig(
+        &self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+        dir: &Path,
+    ) -> Result<PathBuf> {
+        let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+        if api.get_opt(name).await.kube(|| format!("get serviceaccount {namespace}/{name}"))?.is_none() {
+            let sa = ServiceAccount {
+                metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
+                ..Default::default()
+            };
+            match api.create(&PostParams::default(), &sa).await {
+                // Created meanwhile by someone else (e.g. the test): fine.
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(e).kube(|| format!("create serviceaccount {namespace}/{name}")),
+            }
+        }
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec { expiration_seconds: Some(3600), ..Default::default() }),
+            ..Default::default()
+        };
+        let token = api
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .kube(|| format!("request a token for serviceaccount {namespace}/{name}"))?
+            .status
+            .and_then(|s| s.token)
+            .ok_or_else(|| Error::Parse {
+                what: "the TokenRequest answer".into(),
+                detail: "no status.token".into(),
+            })?;
+        let path = dir.join(format!("sa-{namespace}-{name}.kubeconfig"));
+        write_kubeconfig(&path, &self.server, &self.ca_cert, &token, &format!("{namespace}-{name}"))?;
+        Ok(path)
+    }
+}
+
+/// Writes a kubeconfig for `server` (trusting `ca`) with a bearer token.
+pub fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str, user: &str) -> Result<()> {
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    \
+         certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\n\
+         contexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: {user}\ncurrent-context: e2e\n",
+        ca = ca.display(),
+    );
+    std::fs::write(path, text).io(|| format!("write kubeconfig {}", path.display()))
 }
 
 /// A client from a kubeconfig file.

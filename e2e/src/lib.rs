@@ -10,6 +10,11 @@
 //!        |
 //!  Exporter::start(..) --scrape()--> expo::parse --> expo::diff / expo::lint / shards::check_union
 //!  render_objects(..)  (statefleet-exporter render over objects fetched from the API)
+//!
+//!  ns.start_kubelet()          stand-in kubelet: bound pods look Running/Ready (no process)
+//!  ProcessKubelet::start(..)   pods of our own programs (statefleet-exporter) run as local
+//!                              processes: downward-API env, $(VAR) args, loopback ports,
+//!                              a service-account kubeconfig; Ready once /readyz says 200
 //! ```
 //!
 //! Every child process runs under a small `sh` supervisor that kills it as soon as the test
@@ -30,6 +35,7 @@ pub mod expo;
 pub mod exporter;
 pub mod fixtures;
 pub mod http;
+pub mod kubelet;
 pub mod namespace;
 mod pki;
 pub mod process;
@@ -38,6 +44,7 @@ pub mod shards;
 
 pub use control_plane::ControlPlane;
 pub use exporter::Exporter;
+pub use kubelet::{KubeletConfig, ProcessKubelet};
 pub use namespace::{TestNs, with_temp_ns};
 pub use resources::DEFAULT_RESOURCES;
 

@@ -11,7 +11,10 @@ use crate::{
 use futures::FutureExt;
 use k8s_openapi::{
     NamespaceResourceScope,
-    api::core::v1::{Event, Namespace, Pod},
+    api::{
+        core::v1::{Event, Namespace, Pod, ServiceAccount},
+        rbac::v1::{ClusterRole, ClusterRoleBinding},
+    },
 };
 use kube::{
     Api, Client, Resource,
@@ -27,6 +30,10 @@ use std::{
 /// Pods with this label (any value) are left Pending by the stand-in kubelet, e.g. to make a
 /// rollout miss its progress deadline.
 pub const KUBELET_IGNORE_LABEL: &str = "statefleet.io/e2e-kubelet-ignore";
+/// A ClusterRole that may get, list and watch everything (see [`TestNs::grant_read_all`]).
+pub const READ_ALL_CLUSTER_ROLE: &str = "statefleet-e2e-read-all";
+/// Label on cluster-scoped objects made for a test's namespace; deleted with it.
+pub const NAMESPACE_LABEL: &str = "statefleet.io/e2e-namespace";
 
 /// A test's namespace on the shared control plane. Cheap to clone.
 #[derive(Clone)]
@@ -87,6 +94,28 @@ impl TestNs {
             .kube(|| format!("create {} {}/{name}", K::kind(&()), self.name))
     }
 
+    /// Creates a fixture of any kind the harness knows ([`resources::KINDS`]) in this
+    /// namespace.
+    pub async fn create_fixture(&self, fixture: crate::fixtures::Fixture) -> Result<DynamicObject> {
+        let v = fixture.0;
+        let kind = v["kind"].as_str().unwrap_or_default().to_string();
+        let name = v["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ar = resources::for_api_kind(&kind)
+            .ok_or_else(|| crate::Error::Parse {
+                what: format!("fixture {kind} {name}"),
+                detail: "a kind the harness does not know".into(),
+            })?
+            .api_resource();
+        let obj: DynamicObject = serde_json::from_value(v).map_err(|e| crate::Error::Parse {
+            what: format!("fixture {kind} {name}"),
+            detail: e.to_string(),
+        })?;
+        Api::<DynamicObject>::namespaced_with(self.client.clone(), &self.name, &ar)
+            .create(&PostParams::default(), &obj)
+            .await
+            .kube(|| format!("create {kind} {}/{name}", self.name))
+    }
+
     /// Waits until object `name` of kind `K` exists and `holds` is true for it; `what` names the
     /// condition in the timeout message, which also shows the object's last status.
     pub async fn wait_object<K>(
@@ -136,14 +165,16 @@ impl TestNs {
     /// Running with all containers ready, so controllers see available replicas and
     /// StatefulSets roll through their ordinals; pods being deleted are removed for good, as a
     /// kubelet does after stopping them. Pods labelled [`KUBELET_IGNORE_LABEL`] stay Pending (and
-    /// Terminating when deleted). Stops when the guard is dropped.
+    /// Terminating when deleted), and pods of our own programs
+    /// ([`crate::kubelet::LOCAL_PROGRAMS`]) are left to the [`crate::ProcessKubelet`]. Stops when
+    /// the guard is dropped.
     pub fn start_kubelet(&self) -> KubeletGuard {
         let api: Api<Pod> = self.api();
         KubeletGuard(tokio::spawn(async move {
             loop {
                 if let Ok(pods) = api.list(&ListParams::default()).await {
                     for pod in pods.items {
-                        if ignored(&pod) {
+                        if ignored(&pod) || crate::kubelet::runs_locally(&pod) {
                             continue;
                         }
                         let bound = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
@@ -164,6 +195,53 @@ impl TestNs {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }))
+    }
+
+    /// Lets ServiceAccount `sa` of this namespace (created if missing) get, list and watch
+    /// every resource in the cluster, through a ClusterRoleBinding to [`READ_ALL_CLUSTER_ROLE`]
+    /// that [`with_temp_ns`] deletes with the namespace.
+    pub async fn grant_read_all(&self, sa: &str) -> Result<()> {
+        let sas: Api<ServiceAccount> = self.api();
+        if sas.get_opt(sa).await.kube(|| format!("get serviceaccount {sa}"))?.is_none() {
+            let obj: ServiceAccount =
+                serde_json::from_value(json!({"metadata": {"name": sa}})).map_err(|e| {
+                    crate::Error::Parse { what: "a ServiceAccount".into(), detail: e.to_string() }
+                })?;
+            self.create(&obj).await?;
+        }
+        let roles: Api<ClusterRole> = Api::all(self.client.clone());
+        if roles
+            .get_opt(READ_ALL_CLUSTER_ROLE)
+            .await
+            .kube(|| "get the read-all cluster role".into())?
+            .is_none()
+        {
+            let role: ClusterRole = serde_json::from_value(json!({
+                "metadata": {"name": READ_ALL_CLUSTER_ROLE, "labels": {E2E_LABEL: "true"}},
+                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}],
+            }))
+            .map_err(|e| crate::Error::Parse { what: "a ClusterRole".into(), detail: e.to_string() })?;
+            match roles.create(&PostParams::default(), &role).await {
+                Ok(_) => {}
+                // Another test made it meanwhile.
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(e).kube(|| "create the read-all cluster role".into()),
+            }
+        }
+        let binding: ClusterRoleBinding = serde_json::from_value(json!({
+            "metadata": {
+                "name": format!("{}-{sa}", self.name),
+                "labels": {E2E_LABEL: "true", NAMESPACE_LABEL: self.name},
+            },
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": READ_ALL_CLUSTER_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": self.name}],
+        }))
+        .map_err(|e| crate::Error::Parse { what: "a ClusterRoleBinding".into(), detail: e.to_string() })?;
+        Api::<ClusterRoleBinding>::all(self.client.clone())
+            .create(&PostParams::default(), &binding)
+            .await
+            .kube(|| format!("bind {sa} to {READ_ALL_CLUSTER_ROLE}"))?;
+        Ok(())
     }
 
     /// A readable summary of the namespace (objects of every known kind with their status, and
@@ -337,6 +415,7 @@ where
         .prefix(&format!("statefleet-e2e-{prefix}-"))
         .tempdir()
         .unwrap_or_else(|e| panic!("failed to create a scratch directory: {e}"));
+    let client_for_cleanup = client.clone();
     let test_ns = TestNs { name: name.clone(), cp, client, dir: Arc::new(dir) };
     let outcome = AssertUnwindSafe(test(test_ns.clone())).catch_unwind().await;
     if outcome.is_err() {
@@ -345,6 +424,13 @@ where
     if outcome.is_ok() || !crate::keep_on_failure() {
         // Not waited for: namespace finalization takes seconds and nothing depends on it.
         let _ = namespaces.delete(&name, &DeleteParams::background()).await;
+        let bindings: Api<ClusterRoleBinding> = Api::all(client_for_cleanup.clone());
+        let _ = bindings
+            .delete_collection(
+                &DeleteParams::background(),
+                &ListParams::default().labels(&format!("{NAMESPACE_LABEL}={name}")),
+            )
+            .await;
     } else {
         eprintln!("statefleet-e2e: kept namespace {name}");
     }

@@ -77,9 +77,11 @@ impl Stop {
 /// A child process under a supervisor; stopped (and waited for) on drop.
 pub struct Supervised {
     name: String,
+    program: PathBuf,
     child: Child,
     stdin: Option<ChildStdin>,
     log: PathBuf,
+    program_pid: Option<u32>,
 }
 
 impl Supervised {
@@ -90,6 +92,20 @@ impl Supervised {
         name: &str,
         program: &Path,
         args: &[String],
+        log: &Path,
+        stop: Stop,
+        cleanup: &[&Path],
+    ) -> Result<Self> {
+        Self::spawn_with_env(name, program, args, &[], log, stop, cleanup)
+    }
+
+    /// [`Self::spawn`] with extra environment variables for the child (on top of the test
+    /// process's environment).
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
         log: &Path,
         stop: Stop,
         cleanup: &[&Path],
@@ -112,13 +128,41 @@ impl Supervised {
         cmd.arg(program).args(args);
         // Logs go to files: no colour codes (tracing-subscriber honours NO_COLOR).
         cmd.env("NO_COLOR", "1");
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(Stdio::piped()).stdout(out).stderr(err);
         // Own process group: a terminal's Ctrl-C reaches the test process only, and the
         // supervisor still stops the child through end-of-file.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().io(|| format!("start {name} ({}) under sh", program.display()))?;
         let stdin = child.stdin.take();
-        Ok(Self { name: name.to_string(), child, stdin, log: log.to_path_buf() })
+        Ok(Self {
+            name: name.to_string(),
+            program: program.to_path_buf(),
+            child,
+            stdin,
+            log: log.to_path_buf(),
+            program_pid: None,
+        })
+    }
+
+    /// The supervisor's process id.
+    pub fn supervisor_pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process id of the program itself (a child of the supervisor), once it has been
+    /// started; found in /proc by parent and executable, then remembered.
+    pub fn program_pid(&mut self) -> Option<u32> {
+        if self.program_pid.is_none() {
+            let want = std::fs::canonicalize(&self.program).unwrap_or_else(|_| self.program.clone());
+            self.program_pid = children_of(self.child.id()).into_iter().find(|&pid| {
+                std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+                    // A rebuilt binary shows as "PATH (deleted)".
+                    exe == want || exe.to_string_lossy().strip_suffix(" (deleted)") == want.to_str()
+                })
+            });
+        }
+        self.program_pid
     }
 
     /// The name given at spawn.
@@ -167,6 +211,34 @@ impl Drop for Supervised {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Live processes whose parent is `parent` (from /proc/PID/stat).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+                let mut fields = rest.split_whitespace();
+                let state = fields.next().unwrap_or("Z");
+                state != "Z" && fields.next().and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+            })
+        })
+        .collect()
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next());
+        state.is_some_and(|s| s != "Z" && s != "X")
+    })
 }
 
 /// The last `lines` lines of a file (or a note that it cannot be read).
@@ -370,8 +442,8 @@ mod tests {
     }
 
     fn alive(pid: u32) -> bool {
-        // A zombie has no cmdline: it is gone for our purposes.
-        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+        // Not /proc/PID/cmdline: it reads empty while the process is in the middle of exec.
+        pid_alive(pid)
     }
 
     fn wait_gone(pid: u32, within: Duration) -> bool {
@@ -383,6 +455,31 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         true
+    }
+
+    #[test]
+    fn program_pid_is_the_program_not_the_supervisor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sleep = ["/bin/sleep", "/usr/bin/sleep"].into_iter().map(Path::new).find(|p| p.is_file());
+        let Some(sleep) = sleep else {
+            return;
+        };
+        let mut proc =
+            Supervised::spawn("sleep", sleep, &["1000".into()], &dir.path().join("log"), Stop::Term, &[])
+                .expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            if let Some(pid) = proc.program_pid() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the program's pid was not found");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_ne!(pid, proc.supervisor_pid());
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+        assert_eq!(comm.trim(), "sleep");
+        drop(proc);
+        assert!(wait_gone(pid, Duration::from_secs(2)), "pid {pid} survived the drop");
     }
 
     #[test]

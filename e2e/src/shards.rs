@@ -1,7 +1,10 @@
 //! Checking a set of shard outputs against an unsharded output: the shards must be pairwise
 //! disjoint by series, and their union must equal the unsharded series exactly.
 
-use crate::expo::{Diff, Exposition, SeriesKey, diff_series};
+use crate::{
+    expo::{Diff, Exposition, SeriesKey, diff_series},
+    resources,
+};
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
@@ -49,12 +52,20 @@ impl fmt::Display for ShardReport {
     }
 }
 
-/// The objects an exposition covers, as `(kind, namespace, name)`, read from each sample's name
-/// (`kube_<kind>_...`) and its `<kind>` label.
+/// The objects an exposition covers, as `(kind, namespace, name)`: for a resource the harness
+/// knows ([`resources::KINDS`]), the singular kind from its metric prefix (`deployment`), the
+/// namespace (empty for cluster-scoped kinds) and the object label's value; otherwise the word
+/// after `kube_` and the label of that name.
 pub fn objects(expo: &Exposition) -> BTreeSet<(String, String, String)> {
     expo.samples
         .iter()
         .filter_map(|s| {
+            if let Some(kind) = resources::for_metric(&s.name) {
+                let name = s.labels.get(kind.object_label)?;
+                let ns = if kind.namespaced { s.labels.get("namespace").cloned()? } else { String::new() };
+                let singular = kind.metric_prefix.trim_start_matches("kube_").trim_end_matches('_');
+                return Some((singular.to_string(), ns, name.clone()));
+            }
             let kind = s.name.strip_prefix("kube_")?.split('_').next()?;
             let name = s.labels.get(kind)?;
             let ns = s.labels.get("namespace").cloned().unwrap_or_default();
@@ -126,6 +137,25 @@ impl ShardHash {
     }
 }
 
+/// The `(kind, namespace, name)` of an API object, as [`objects`] names it in an exposition.
+pub fn object_key(item: &serde_json::Value) -> (String, String, String) {
+    let field = |p: &str| item.pointer(p).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let api_kind = field("/kind");
+    match resources::for_api_kind(&api_kind) {
+        Some(k) => (
+            k.metric_prefix.trim_start_matches("kube_").trim_end_matches('_').to_string(),
+            if k.namespaced { field("/metadata/namespace") } else { String::new() },
+            field("/metadata/name"),
+        ),
+        None => (api_kind.to_lowercase(), field("/metadata/namespace"), field("/metadata/name")),
+    }
+}
+
+/// The objects of `list` (a `{"items": [...]}` from the API), keyed as [`objects`] does.
+pub fn list_objects(list: &serde_json::Value) -> BTreeSet<(String, String, String)> {
+    list.get("items").and_then(|i| i.as_array()).into_iter().flatten().map(object_key).collect()
+}
+
 /// Checks that every object of `list` (a `{"items": [...]}` from the API) appears in exactly the
 /// shard `hash` assigns its UID to, where `shards[i]` is shard `i` of `shards.len()`. Returns one
 /// line per misplaced object.
@@ -138,10 +168,9 @@ pub fn check_assignment(
     let held: Vec<BTreeSet<(String, String, String)>> = shards.iter().map(|(_, e)| objects(e)).collect();
     let mut wrong = Vec::new();
     for item in list.get("items").and_then(|i| i.as_array()).into_iter().flatten() {
-        let field = |p: &str| item.pointer(p).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let key = (field("/kind").to_lowercase(), field("/metadata/namespace"), field("/metadata/name"));
-        let uid = field("/metadata/uid");
-        let want = hash.shard_of(&uid, total);
+        let key = object_key(item);
+        let uid = item.pointer("/metadata/uid").and_then(|v| v.as_str()).unwrap_or_default();
+        let want = hash.shard_of(uid, total);
         let found: Vec<u32> = (0..total).filter(|&i| held[i as usize].contains(&key)).collect();
         if found != [want] {
             wrong.push(format!(
@@ -195,6 +224,35 @@ mod tests {
         assert!(check_assignment(&list, &on(2), ShardHash::Md5).is_ok());
         let wrong = check_assignment(&list, &on(1), ShardHash::Md5).expect_err("misplaced");
         assert!(wrong[0].contains("shard 2 of 3, found on [1]"), "{wrong:?}");
+    }
+
+    #[test]
+    fn objects_are_named_by_each_kind_s_own_label() {
+        let e = p("kube_job_info{namespace=\"n\",job_name=\"j\"} 1\n\
+                   kube_namespace_created{namespace=\"n\"} 1\n\
+                   kube_node_info{node=\"e2e-node-0\"} 1\n\
+                   kube_poddisruptionbudget_created{namespace=\"n\",poddisruptionbudget=\"b\"} 1\n\
+                   kube_pod_info{namespace=\"n\",pod=\"x\"} 1\n");
+        let found: Vec<(String, String, String)> = objects(&e).into_iter().collect();
+        let want: Vec<(String, String, String)> = [
+            ("job", "n", "j"),
+            ("namespace", "", "n"),
+            ("node", "", "e2e-node-0"),
+            ("pod", "n", "x"),
+            ("poddisruptionbudget", "n", "b"),
+        ]
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+        assert_eq!(found, want);
+        let list = serde_json::json!({"items": [
+            {"kind": "Job", "metadata": {"name": "j", "namespace": "n"}},
+            {"kind": "Namespace", "metadata": {"name": "n"}},
+            {"kind": "Node", "metadata": {"name": "e2e-node-0"}},
+            {"kind": "Pod", "metadata": {"name": "x", "namespace": "n"}},
+            {"kind": "PodDisruptionBudget", "metadata": {"name": "b", "namespace": "n"}},
+        ]});
+        assert_eq!(list_objects(&list), objects(&e));
     }
 
     #[test]

@@ -82,6 +82,7 @@ fn main() {
         part.apply(&uid, renderer.render(&pod));
     }
     let total = started.elapsed();
+    let held = part.byte_size();
     let store = ResourceStore::new(Pod::RESOURCE, renderer.headers());
     store.set_parts(vec![part]);
     let (objects, series) = store.counts();
@@ -100,6 +101,7 @@ fn main() {
     println!("objects            {objects}");
     println!("series             {series}");
     println!("input JSON         {:.1} MB", input_bytes as f64 / 1e6);
+    println!("store holds        {:.1} MB of rendered bytes", held as f64 / 1e6);
     println!("decode             {:.0} ns/object", per(decode_ns));
     println!("decode + render    {:.0} ns/object", per(total.as_nanos()));
     println!("render only        {:.0} ns/object", per(total.as_nanos() - decode_ns));

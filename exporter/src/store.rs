@@ -112,6 +112,11 @@ impl Part {
         self.synced.load(Ordering::Acquire)
     }
 
+    /// Rendered bytes held (object keys and bookkeeping not counted).
+    pub fn byte_size(&self) -> usize {
+        self.objects.read().values().map(|r| r.len()).sum()
+    }
+
     /// Object count and series count.
     pub fn counts(&self) -> (usize, u64) {
         let objects = self.objects.read();

@@ -4,7 +4,9 @@
 //! Needs the cluster binaries (scripts/cluster-bins.sh, or STATEFLEET_BIN_DIR) and a built
 //! exporter (`cargo build -p statefleet-exporter`, or STATEFLEET_EXPORTER).
 
+mod autoshard;
 mod faults;
+mod kubelet;
 mod sharding;
 mod smoke;
 mod watch;

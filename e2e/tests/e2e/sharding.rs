@@ -9,16 +9,17 @@ use statefleet_e2e::{
     Exporter, Poll, TestNs,
     checks::{assert_covers, assert_lint_clean},
     expo::{self, Exposition},
-    fixtures::{make_daemonset, make_deployment, make_statefulset},
+    fixtures::{make_daemonset, make_deployment, make_statefulset, one_of_each_kind},
     resources::{self, ResourceKind, resources_flag},
-    shards::{ShardHash, check_assignment, check_union, objects},
+    shards::{ShardHash, check_assignment, check_union, list_objects, objects},
     wait_for, with_temp_ns,
 };
 use std::time::Duration;
 
 const SHARDS: u32 = 3;
 
-/// Enough objects (20) that every one of three shards almost surely gets some, in several states.
+/// Enough workloads (20) that every one of three shards almost surely gets some, in several
+/// states, and objects of every other covered kind.
 async fn create_objects(ns: &TestNs) {
     for i in 0..10 {
         let mut d = make_deployment(&format!("d{i}"), i % 3).label("index", &i.to_string());
@@ -39,6 +40,9 @@ async fn create_objects(ns: &TestNs) {
     }
     for i in 0..4 {
         ns.create(&make_daemonset(&format!("ds{i}")).typed::<DaemonSet>()).await.expect("create daemonset");
+    }
+    for f in one_of_each_kind(ns.name()) {
+        ns.create_fixture(f).await.unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -96,30 +100,41 @@ async fn static_shards_partition_the_unsharded_output() {
             Duration::from_millis(300),
             || async {
                 let all: Vec<&Exporter> = std::iter::once(&unsharded).chain(&md5).chain(&jump).collect();
+                let before = resources::fetch_list(&ns.client(), &kinds, ns.name()).await?;
                 let mut scraped = scrape_all(&all).await?;
+                let list = resources::fetch_list(&ns.client(), &kinds, ns.name()).await?;
+                if before != list {
+                    return Ok(Poll::Pending("objects changed while scraping".into()));
+                }
                 let jump_out = scraped.split_off(1 + SHARDS as usize);
                 let md5_out = scraped.split_off(1);
                 let whole = scraped.pop().expect("the unsharded scrape").1;
                 let md5_check = check_union(&whole, &md5_out);
                 let jump_check = check_union(&whole, &jump_out);
-                Ok(match (md5_check, jump_check) {
-                    (Ok(()), Ok(())) => Poll::Ready((whole, md5_out, jump_out)),
-                    (m, j) => Poll::Pending(format!(
+                if md5_check.is_err() || jump_check.is_err() {
+                    return Ok(Poll::Pending(format!(
                         "md5: {}\njump: {}",
-                        m.err().map(|r| r.to_string()).unwrap_or_else(|| "ok".into()),
-                        j.err().map(|r| r.to_string()).unwrap_or_else(|| "ok".into()),
-                    )),
-                })
+                        md5_check.err().map(|r| r.to_string()).unwrap_or_else(|| "ok".into()),
+                        jump_check.err().map(|r| r.to_string()).unwrap_or_else(|| "ok".into()),
+                    )));
+                }
+                // Every object of the API is served, and nothing else.
+                let (served, in_api) = (objects(&whole), list_objects(&list));
+                if served != in_api {
+                    return Ok(Poll::Pending(format!(
+                        "objects served but not in the API: {:?}; in the API but not served: {:?}",
+                        served.difference(&in_api).collect::<Vec<_>>(),
+                        in_api.difference(&served).collect::<Vec<_>>()
+                    )));
+                }
+                Ok(Poll::Ready((whole, md5_out, jump_out, list)))
             },
         )
         .await
         .expect("shards partition the unsharded output");
-        let (whole, md5_out, jump_out) = snapshot;
+        let (whole, md5_out, jump_out, list) = snapshot;
         assert_covers("unsharded", &whole, &kinds);
-        let list = resources::fetch_list(&ns.client(), &kinds, ns.name()).await.expect("fetch objects");
         let total = objects(&whole).len();
-        let in_api = list["items"].as_array().map_or(0, Vec::len);
-        assert_eq!(total, in_api, "objects in the unsharded output vs in the API");
         assert!(total >= 20, "the 20 created objects (and what they own) are served; got {total}");
         // Each object sits on the shard the specified hash of its UID names (computed here
         // independently of the exporter's code).

@@ -1,13 +1,17 @@
 //! Watch correctness: an exporter serves exactly what `render` makes of the API's objects, and
 //! follows updates and deletes within 2 s.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment, StatefulSet},
+    core::v1::{ConfigMap, Namespace, Pod, Secret},
+};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use statefleet_e2e::{
     Exporter, TestNs,
     checks::{assert_covers, assert_lint_clean, time_until_scrape, wait_scrape_matches_render},
-    fixtures::{make_daemonset, make_deployment, make_statefulset},
+    expo::Exposition,
+    fixtures::{make_daemonset, make_deployment, make_statefulset, one_of_each_kind},
     namespace::KUBELET_IGNORE_LABEL,
     resources::{self, resources_flag},
     with_temp_ns,
@@ -84,6 +88,13 @@ async fn create_varied_workloads(ns: &TestNs) {
     }
 }
 
+/// One or more objects of every other covered kind ([`one_of_each_kind`]).
+async fn create_other_kinds(ns: &TestNs) {
+    for f in one_of_each_kind(ns.name()) {
+        ns.create_fixture(f).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 /// Waits for the states the assertions rely on, as the API reports them.
 async fn wait_workloads_settled(ns: &TestNs) {
     let limit = Duration::from_secs(30);
@@ -115,12 +126,26 @@ async fn wait_workloads_settled(ns: &TestNs) {
     .expect("agent runs everywhere");
 }
 
+/// Waits for `holds` on the scrape and asserts it took at most [`PROPAGATION_LIMIT`] since
+/// `since` (the change).
+async fn within_limit(exporter: &Exporter, what: &str, since: Instant, holds: impl Fn(&Exposition) -> bool) {
+    let took = time_until_scrape(exporter, what, since, Duration::from_secs(10), holds)
+        .await
+        .unwrap_or_else(|e| panic!("the change never showed in the scrape: {e}"));
+    eprintln!("{what}: {took:?}");
+    assert!(
+        took <= PROPAGATION_LIMIT,
+        "{what} took {took:?} to reach the scrape (limit {PROPAGATION_LIMIT:?})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrape_equals_render_and_follows_updates_and_deletes() {
     with_temp_ns("watch", |ns| async move {
         let kinds = resources::under_test();
         let _kubelet = ns.start_kubelet();
         create_varied_workloads(&ns).await;
+        create_other_kinds(&ns).await;
 
         wait_workloads_settled(&ns).await;
 
@@ -160,46 +185,70 @@ async fn scrape_equals_render_and_follows_updates_and_deletes() {
                 .collect::<Vec<_>>()
         );
 
-        // An update reaches the scrape within the limit.
+        // Updates reach the scrape within the limit: a workload's spec, a config map's labels,
+        // the (cluster-scoped) namespace's labels.
         let deployments: kube::Api<Deployment> = ns.api();
         let since = Instant::now();
         deployments
             .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}})))
             .await
             .expect("scale deployment web");
-        let took = time_until_scrape(
-            &exporter,
-            "kube_deployment_spec_replicas of web to be 5",
-            since,
-            Duration::from_secs(10),
-            |s| s.value("kube_deployment_spec_replicas", &[("deployment", "web")]) == Some(5.0),
-        )
-        .await
-        .expect("the scale-up shows in the scrape");
-        eprintln!("update reached the scrape in {took:?}");
-        assert!(
-            took <= PROPAGATION_LIMIT,
-            "the update took {took:?} to reach the scrape (limit {PROPAGATION_LIMIT:?})"
-        );
+        within_limit(&exporter, "kube_deployment_spec_replicas of web to be 5", since, |s| {
+            s.value("kube_deployment_spec_replicas", &[("deployment", "web")]) == Some(5.0)
+        })
+        .await;
+        let configmaps: kube::Api<ConfigMap> = ns.api();
+        let since = Instant::now();
+        configmaps
+            .patch(
+                "settings",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"tier": "front"}}})),
+            )
+            .await
+            .expect("relabel config map settings");
+        within_limit(&exporter, "config map settings to be labelled tier=front", since, |s| {
+            s.value("kube_configmap_labels", &[("configmap", "settings"), ("label_tier", "front")])
+                == Some(1.0)
+        })
+        .await;
+        let namespaces: kube::Api<Namespace> = kube::Api::all(ns.client());
+        let since = Instant::now();
+        namespaces
+            .patch(
+                ns.name(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"tier": "e2e"}}})),
+            )
+            .await
+            .expect("label the namespace");
+        within_limit(&exporter, "the namespace to be labelled tier=e2e", since, |s| {
+            s.value("kube_namespace_labels", &[("namespace", ns.name()), ("label_tier", "e2e")]) == Some(1.0)
+        })
+        .await;
 
-        // A delete reaches the scrape within the limit.
+        // Deletes reach the scrape within the limit: a workload, a pod, a secret.
         let statefulsets: kube::Api<StatefulSet> = ns.api();
         let since = Instant::now();
         statefulsets.delete("cache", &DeleteParams::background()).await.expect("delete statefulset cache");
-        let took = time_until_scrape(
-            &exporter,
-            "every series of statefulset cache to disappear",
-            since,
-            Duration::from_secs(10),
-            |s| s.matching(&[("statefulset", "cache")]).next().is_none(),
-        )
-        .await
-        .expect("the delete shows in the scrape");
-        eprintln!("delete reached the scrape in {took:?}");
-        assert!(
-            took <= PROPAGATION_LIMIT,
-            "the delete took {took:?} to reach the scrape (limit {PROPAGATION_LIMIT:?})"
-        );
+        within_limit(&exporter, "every series of statefulset cache to disappear", since, |s| {
+            s.matching(&[("statefulset", "cache")]).next().is_none()
+        })
+        .await;
+        let pods: kube::Api<Pod> = ns.api();
+        let since = Instant::now();
+        pods.delete("doomed", &DeleteParams::default().grace_period(0)).await.expect("delete pod doomed");
+        within_limit(&exporter, "every series of pod doomed to disappear", since, |s| {
+            s.matching(&[("pod", "doomed")]).next().is_none()
+        })
+        .await;
+        let secrets: kube::Api<Secret> = ns.api();
+        let since = Instant::now();
+        secrets.delete("token", &DeleteParams::default()).await.expect("delete secret token");
+        within_limit(&exporter, "every series of secret token to disappear", since, |s| {
+            s.matching(&[("secret", "token")]).next().is_none()
+        })
+        .await;
 
         // After the changes settle, the watch-fed state is again exactly the API's state.
         ns.wait_object::<Deployment>("web", "5 available replicas", Duration::from_secs(30), |d| {
