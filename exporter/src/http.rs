@@ -139,6 +139,54 @@ impl ResourceQuery {
     }
 }
 
+/// The exposition format chosen from the `Accept` header, as upstream negotiates it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text 0.0.4.
+    Text,
+    /// OpenMetrics text: the same bytes plus a final `# EOF`, under this content type.
+    OpenMetrics(String),
+}
+
+/// Picks the format: clauses ordered by `q` (highest first), the first `text/plain` (version empty
+/// or 0.0.4) or `application/openmetrics-text` (version empty, 0.0.1 or 1.0.0) wins. The
+/// OpenMetrics `escaping` is the last valid one among the clauses looked at, else `underscores`.
+pub fn negotiate(headers: &HeaderMap) -> Format {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut clauses: Vec<(f64, &str, Vec<(&str, &str)>)> = accept
+        .split(',')
+        .map(|clause| {
+            let mut parts = clause.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
+            let q = params.iter().find(|(k, _)| *k == "q").and_then(|(_, v)| v.parse().ok()).unwrap_or(1.0);
+            (q, media, params)
+        })
+        .collect();
+    clauses.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut escaping = "underscores";
+    for (_, media, params) in &clauses {
+        let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        if let Some(e) =
+            param("escaping").filter(|e| ["allow-utf-8", "underscores", "dots", "values"].contains(e))
+        {
+            escaping = e;
+        }
+        let version = param("version").unwrap_or_default();
+        match *media {
+            "text/plain" if matches!(version, "" | "0.0.4") => return Format::Text,
+            "application/openmetrics-text" if matches!(version, "" | "0.0.1" | "1.0.0") => {
+                let version = if version == "1.0.0" { "1.0.0" } else { "0.0.1" };
+                return Format::OpenMetrics(format!(
+                    "application/openmetrics-text; version={version}; charset=utf-8; escaping={escaping}"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Format::Text
+}
+
 /// Whether the client accepts gzip, as upstream decides: the first `gzip` token wins.
 pub fn wants_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -167,6 +215,8 @@ async fn serve_metrics(
         .map(|r| (r.clone(), r.snapshot()))
         .collect();
     let gzip = state.enable_gzip && wants_gzip(&headers);
+    let format = negotiate(&headers);
+    let eof = matches!(format, Format::OpenMetrics(_));
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let histogram = state
         .metrics
@@ -178,10 +228,16 @@ async fn serve_metrics(
         let sink = if gzip {
             let mut gz = GzEncoder::new(sink, Compression::fast());
             write_snapshot(&snapshot, &mut gz);
+            if eof {
+                let _ = gz.write_all(b"# EOF\n");
+            }
             gz.finish().ok()
         } else {
             let mut sink = sink;
             write_snapshot(&snapshot, &mut sink);
+            if eof {
+                let _ = sink.write_all(b"# EOF\n");
+            }
             Some(sink)
         };
         if let Some(mut sink) = sink {
@@ -195,7 +251,13 @@ async fn serve_metrics(
             |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) },
         );
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CONTENT_TYPE));
+    let content_type = match &format {
+        Format::Text => HeaderValue::from_static(TEXT_CONTENT_TYPE),
+        Format::OpenMetrics(ct) => {
+            HeaderValue::from_str(ct).unwrap_or_else(|_| HeaderValue::from_static(TEXT_CONTENT_TYPE))
+        }
+    };
+    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
     if gzip {
         response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -258,6 +320,32 @@ mod tests {
         assert!(!q.keeps("deployments"));
         assert!(!ResourceQuery::parse(Some("resources=")).keeps("pods"));
         assert!(ResourceQuery::parse(None).keeps("pods"));
+    }
+
+    #[test]
+    fn openmetrics_is_negotiated_like_upstream() {
+        let accept = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, HeaderValue::from_static(v));
+            negotiate(&h)
+        };
+        // Prometheus 3's default scrape Accept header.
+        let prometheus3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(
+            accept(prometheus3),
+            Format::OpenMetrics(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8".into()
+            )
+        );
+        assert_eq!(accept("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"), Format::Text);
+        assert_eq!(
+            accept("application/openmetrics-text"),
+            Format::OpenMetrics(
+                "application/openmetrics-text; version=0.0.1; charset=utf-8; escaping=underscores".into()
+            )
+        );
+        assert_eq!(accept("*/*"), Format::Text);
+        assert_eq!(negotiate(&HeaderMap::new()), Format::Text);
     }
 
     #[test]

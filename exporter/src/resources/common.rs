@@ -46,6 +46,14 @@ pub fn lean_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error
     })
 }
 
+/// Seconds of Go's zero time (0001-01-01T00:00:00Z), which upstream's `IsZero` treats as unset.
+const GO_ZERO_SECONDS: i64 = -62_135_596_800;
+
+/// Whether `t` is Go's zero time, i.e. unset for upstream.
+pub fn is_go_zero(t: &Time) -> bool {
+    t.0.as_second() == GO_ZERO_SECONDS
+}
+
 /// Seconds since the epoch, as upstream writes timestamps (whole seconds).
 pub fn unix_seconds(t: &Time) -> f64 {
     t.0.as_second() as f64
@@ -205,7 +213,7 @@ pub fn created_family<K: HasMeta + 'static>(
     stability: Stability,
 ) -> FamilyGen<K> {
     FamilyGen::gauge(name, help, stability, |o: &K, s| {
-        if let Some(t) = &o.meta().creation_timestamp {
+        if let Some(t) = o.meta().creation_timestamp.as_ref().filter(|t| !is_go_zero(t)) {
             s.value(unix_seconds(t))
         }
     })
@@ -218,7 +226,7 @@ pub fn deletion_family<K: HasMeta + 'static>(
     stability: Stability,
 ) -> FamilyGen<K> {
     FamilyGen::gauge(name, help, stability, |o: &K, s| {
-        if let Some(t) = &o.meta().deletion_timestamp {
+        if let Some(t) = o.meta().deletion_timestamp.as_ref().filter(|t| !is_go_zero(t)) {
             s.value(unix_seconds(t))
         }
     })
@@ -682,6 +690,15 @@ mod tests {
                 "annotation_x_y_conflict1_conflict2"
             ]
         );
+    }
+
+    #[test]
+    fn go_zero_timestamps_count_as_unset() {
+        let zero: Time = serde_json::from_str("\"0001-01-01T00:00:00Z\"").expect("time");
+        let real: Time = serde_json::from_str("\"2017-08-01T06:30:18Z\"").expect("time");
+        assert!(is_go_zero(&zero));
+        assert!(!is_go_zero(&real));
+        assert_eq!(unix_seconds(&real), 1_501_569_018.0);
     }
 
     #[test]
