@@ -148,12 +148,15 @@ pub enum Format {
     OpenMetrics(String),
 }
 
+/// One `Accept` clause: its `q`, media type and parameters.
+type AcceptClause<'a> = (f64, &'a str, Vec<(&'a str, &'a str)>);
+
 /// Picks the format: clauses ordered by `q` (highest first), the first `text/plain` (version empty
 /// or 0.0.4) or `application/openmetrics-text` (version empty, 0.0.1 or 1.0.0) wins. The
 /// OpenMetrics `escaping` is the last valid one among the clauses looked at, else `underscores`.
 pub fn negotiate(headers: &HeaderMap) -> Format {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let mut clauses: Vec<(f64, &str, Vec<(&str, &str)>)> = accept
+    let mut clauses: Vec<AcceptClause<'_>> = accept
         .split(',')
         .map(|clause| {
             let mut parts = clause.split(';').map(str::trim);
