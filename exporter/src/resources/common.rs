@@ -212,11 +212,7 @@ pub fn created_family<K: HasMeta + 'static>(
     help: &'static str,
     stability: Stability,
 ) -> FamilyGen<K> {
-    FamilyGen::gauge(name, help, stability, |o: &K, s| {
-        if let Some(t) = o.meta().creation_timestamp.as_ref().filter(|t| !is_go_zero(t)) {
-            s.value(unix_seconds(t))
-        }
-    })
+    timestamp_family(name, help, stability, |m| m.creation_timestamp.as_ref())
 }
 
 /// The `kube_<kind>_deletion_timestamp` family: deletion timestamp in seconds, when set.
@@ -225,8 +221,18 @@ pub fn deletion_family<K: HasMeta + 'static>(
     help: &'static str,
     stability: Stability,
 ) -> FamilyGen<K> {
-    FamilyGen::gauge(name, help, stability, |o: &K, s| {
-        if let Some(t) = o.meta().deletion_timestamp.as_ref().filter(|t| !is_go_zero(t)) {
+    timestamp_family(name, help, stability, |m| m.deletion_timestamp.as_ref())
+}
+
+/// One sample of a metadata timestamp in seconds; none when unset or Go's zero time.
+fn timestamp_family<K: HasMeta + 'static>(
+    name: &'static str,
+    help: &'static str,
+    stability: Stability,
+    field: fn(&ObjectMeta) -> Option<&Time>,
+) -> FamilyGen<K> {
+    FamilyGen::gauge(name, help, stability, move |o: &K, s| {
+        if let Some(t) = field(o.meta()).filter(|t| !is_go_zero(t)) {
             s.value(unix_seconds(t))
         }
     })
