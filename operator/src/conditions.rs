@@ -34,9 +34,19 @@ pub mod reasons {
     pub const MONITORING_CRDS_MISSING: &str = "MonitoringCRDsMissing";
     /// Nothing is wrong.
     pub const AS_EXPECTED: &str = "AsExpected";
+    /// Reading the children or the API discovery failed.
+    pub const READ_FAILED: &str = "ReadFailed";
+    /// Deleting a child that is no longer desired failed.
+    pub const PRUNE_FAILED: &str = "PruneFailed";
+    /// Writing the custom resource's status failed.
+    pub const STATUS_FAILED: &str = "StatusFailed";
+    /// Deleting the cluster-scoped RBAC of a deleted custom resource failed.
+    pub const CLEANUP_FAILED: &str = "CleanupFailed";
+    /// Adding or removing the operator's finalizer failed.
+    pub const FINALIZER_FAILED: &str = "FinalizerFailed";
 
     /// Every reason, for tests and metric label allowlists.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 12] = [
         RECONCILED,
         ROLLING_OUT,
         PODS_NOT_READY,
@@ -44,6 +54,11 @@ pub mod reasons {
         APPLY_FAILED,
         MONITORING_CRDS_MISSING,
         AS_EXPECTED,
+        READ_FAILED,
+        PRUNE_FAILED,
+        STATUS_FAILED,
+        CLEANUP_FAILED,
+        FINALIZER_FAILED,
     ];
 }
 

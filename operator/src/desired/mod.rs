@@ -132,11 +132,9 @@ impl<'a> Fleet<'a> {
         Ok(Fleet { ksm, name, namespace, resources, args })
     }
 
-    /// Cluster-scoped objects of every fleet share one namespace-less space: the CR's namespace
-    /// goes into their name (`:` cannot occur in a namespace or object name, so it cannot
-    /// collide).
+    /// See [`cluster_scoped_name`].
     pub fn cluster_scoped_name(&self) -> String {
-        format!("statefleet:{}:{}", self.namespace, self.name)
+        cluster_scoped_name(self.namespace, self.name)
     }
 
     /// The headless Service of the pod exporters (DaemonSet and Deployment).
@@ -193,6 +191,70 @@ pub fn desired(ksm: &KubeStateMetrics) -> Result<Vec<Child>, SpecError> {
         children.push(prometheusrule::build(&fleet));
     }
     Ok(children)
+}
+
+/// The name of the ClusterRole and ClusterRoleBinding of the fleet `name` in `namespace`.
+/// Cluster-scoped objects of every fleet share one namespace-less space: the CR's namespace goes
+/// into their name (`:` cannot occur in a namespace or object name, so it cannot collide). It
+/// depends on nothing in the spec, so the reconciler can delete them even when the spec is
+/// invalid.
+pub fn cluster_scoped_name(namespace: &str, name: &str) -> String {
+    format!("statefleet:{namespace}:{name}")
+}
+
+/// One kind of object [`desired`] can produce.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildKind {
+    /// Group, version, kind and plural.
+    pub resource: ApiResource,
+    /// Whether objects of this kind live in the custom resource's namespace.
+    pub namespaced: bool,
+    /// The CRD this kind needs (`None` for built-in kinds).
+    pub requires_crd: Option<&'static str>,
+}
+
+/// Every kind [`desired`] can produce for any spec. The reconciler lists the namespaced ones by
+/// [`children_selector`] to find children that are no longer desired.
+pub fn child_kinds() -> Vec<ChildKind> {
+    use k8s_openapi::api::{
+        apps::v1::{DaemonSet, Deployment, StatefulSet},
+        core::v1::{Service, ServiceAccount},
+        rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
+    };
+    fn builtin<K: Resource<DynamicType = ()>>(namespaced: bool) -> ChildKind {
+        ChildKind { resource: ApiResource::erase::<K>(&()), namespaced, requires_crd: None }
+    }
+    vec![
+        builtin::<ServiceAccount>(true),
+        builtin::<ClusterRole>(false),
+        builtin::<ClusterRoleBinding>(false),
+        builtin::<Role>(true),
+        builtin::<RoleBinding>(true),
+        builtin::<Service>(true),
+        builtin::<StatefulSet>(true),
+        builtin::<DaemonSet>(true),
+        builtin::<Deployment>(true),
+        ChildKind {
+            resource: servicemonitor::api_resource(),
+            namespaced: true,
+            requires_crd: Some(servicemonitor::CRD),
+        },
+        ChildKind {
+            resource: prometheusrule::api_resource(),
+            namespaced: true,
+            requires_crd: Some(prometheusrule::CRD),
+        },
+    ]
+}
+
+/// The label selector every child of the fleet `name` matches: the labels no user setting can
+/// change. Only namespaced children are found by it (cluster-scoped names carry the namespace).
+pub fn children_selector(name: &str) -> String {
+    [(LABEL_NAME, NAME), (LABEL_INSTANCE, name), (LABEL_MANAGED_BY, MANAGED_BY)]
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The label selector of the shard pods, as `status.selector` for the scale subresource.

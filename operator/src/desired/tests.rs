@@ -304,3 +304,36 @@ fn desired_is_deterministic() {
     let ksm = make_ksm("ksm", "monitoring", spec);
     assert_eq!(desired(&ksm), desired(&ksm));
 }
+
+#[test]
+fn child_kinds_cover_every_child() {
+    let spec = make_spec(|s| {
+        s.sharding.pods_per_node = true;
+        s.service_monitor.enabled = true;
+        s.prometheus_rule.enabled = true;
+    });
+    let kinds = child_kinds();
+    for child in desired(&make_ksm("ksm", "monitoring", spec)).expect("valid") {
+        let kind = kinds.iter().find(|k| k.resource == child.resource).expect("listed kind");
+        assert_eq!((kind.namespaced, kind.requires_crd), (child.namespaced, child.requires_crd));
+    }
+    assert_eq!(kinds.len(), 11);
+}
+
+#[test]
+fn children_selector_matches_every_child() {
+    let spec = make_spec(|s| {
+        s.sharding.pods_per_node = true;
+        s.service_monitor.enabled = true;
+        s.service_monitor.labels = [("release".into(), "prom".into())].into();
+    });
+    let selector = children_selector("ksm");
+    for child in desired(&make_ksm("ksm", "monitoring", spec)).expect("valid") {
+        let labels = child.object.metadata.labels.clone().unwrap_or_default();
+        for term in selector.split(',') {
+            let (k, v) = term.split_once('=').expect("k=v");
+            assert_eq!(labels.get(k).map(String::as_str), Some(v), "{}: {term}", child.resource.kind);
+        }
+    }
+    assert_eq!(cluster_scoped_name("monitoring", "ksm"), "statefleet:monitoring:ksm");
+}
