@@ -5,6 +5,7 @@
 //! exporter (`cargo build -p statefleet-exporter`, or STATEFLEET_EXPORTER).
 
 mod autoshard;
+mod config;
 mod faults;
 mod kubelet;
 mod sharding;
