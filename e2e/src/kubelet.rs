@@ -258,11 +258,35 @@ struct Shared {
     closed: std::sync::atomic::AtomicBool,
     /// Problems with pods it could not run (bad env reference, token failure ...).
     problems: Mutex<Vec<String>>,
+    /// Pods (UID to name) dropped from `slots` whose process is still being stopped.
+    stopping: Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared {
     fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes the slots of `uids`, recording them as stopping before they leave `slots`, so
+    /// a pod is always in one of the two until its process has stopped ([`Self::stop`]).
+    fn take_slots(&self, uids: &[String]) -> Vec<Slot> {
+        let mut slots = self.slots();
+        let mut stopping = self.stopping.lock().unwrap_or_else(|e| e.into_inner());
+        uids.iter()
+            .filter_map(|uid| {
+                let slot = slots.remove(uid)?;
+                stopping.insert(uid.clone(), slot.pod.name.clone());
+                Some(slot)
+            })
+            .collect()
+    }
+
+    /// Stops the process of a slot taken by [`Self::take_slots`] (on a blocking thread), then
+    /// forgets it.
+    async fn stop(&self, slot: Slot) {
+        let uid = slot.pod.uid.clone();
+        stop_in_background(slot).await;
+        self.stopping.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
     }
 
     fn problem(&self, p: String) {
@@ -294,6 +318,7 @@ impl ProcessKubelet {
             slots: Mutex::default(),
             closed: Default::default(),
             problems: Mutex::default(),
+            stopping: Mutex::default(),
         });
         let mut kubelet = Kubelet {
             access,
@@ -350,15 +375,21 @@ impl ProcessKubelet {
         .await
     }
 
-    /// Waits until no process runs for the pods `names`.
+    /// Waits until no process runs for the pods `names`: the kubelet dropped them and finished
+    /// stopping their processes (which takes a moment after SIGTERM).
     pub async fn wait_gone(&self, names: &[&str], timeout: Duration) -> Result<()> {
         wait_for(&format!("the processes of {names:?} to stop"), timeout, SYNC_EVERY, || async {
-            let left: Vec<String> = self
+            // Slots first: a dropped slot is in `stopping` before it leaves `slots`.
+            let mut left: Vec<String> = self
                 .pods()
                 .into_values()
                 .filter(|p| names.contains(&p.name.as_str()))
                 .map(|p| p.name)
                 .collect();
+            let stopping = self.shared.stopping.lock().unwrap_or_else(|e| e.into_inner());
+            left.extend(
+                stopping.values().filter(|n| names.contains(&n.as_str())).map(|n| format!("{n} (stopping)")),
+            );
             Ok(if left.is_empty() {
                 Poll::Ready(())
             } else {
@@ -450,9 +481,8 @@ impl Kubelet {
             );
             if pod.metadata.deletion_timestamp.is_some() {
                 // What a kubelet does: stop the containers, then remove the pod for good.
-                let slot = self.shared.slots().remove(&uid);
-                if let Some(slot) = slot {
-                    stop_in_background(slot).await;
+                for slot in self.shared.take_slots(std::slice::from_ref(&uid)) {
+                    self.shared.stop(slot).await;
                 }
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
                 let dp = DeleteParams {
@@ -479,13 +509,10 @@ impl Kubelet {
             }
         }
         // Pods that went away without a graceful delete (or are no longer ours).
-        let gone: Vec<Slot> = {
-            let mut slots = self.shared.slots();
-            let uids: Vec<String> = slots.keys().filter(|u| !present.contains(*u)).cloned().collect();
-            uids.into_iter().filter_map(|u| slots.remove(&u)).collect()
-        };
-        for slot in gone {
-            stop_in_background(slot).await;
+        let uids: Vec<String> =
+            self.shared.slots().keys().filter(|u| !present.contains(*u)).cloned().collect();
+        for slot in self.shared.take_slots(&uids) {
+            self.shared.stop(slot).await;
         }
         self.drive().await;
     }

@@ -15,6 +15,10 @@
 //!  ProcessKubelet::start(..)   pods of our own programs (statefleet-exporter) run as local
 //!                              processes: downward-API env, $(VAR) args, loopback ports,
 //!                              a service-account kubeconfig; Ready once /readyz says 200
+//!
+//!  Prometheus::start(rules, targets)  a real Prometheus: file-based discovery of the exporters'
+//!                              telemetry ports, a test copy of the alert rules with short
+//!                              `for:`; alerts() / query() / wait_alerts() on its HTTP API
 //! ```
 //!
 //! Every child process runs under a small `sh` supervisor that kills it as soon as the test
@@ -23,7 +27,8 @@
 //! Running: `cargo build -p statefleet-exporter && cargo test -p statefleet-e2e -- --test-threads=N`.
 //! Environment:
 //! - `STATEFLEET_BIN_DIR`: directory with etcd and the Kubernetes binaries (default: the last
-//!   line of `scripts/cluster-bins.sh etcd` / `k8s`, which builds them when missing);
+//!   line of `scripts/cluster-bins.sh etcd` / `k8s` / `prometheus`, which builds them when
+//!   missing); `STATEFLEET_PROMETHEUS` overrides the Prometheus binary;
 //! - `STATEFLEET_EXPORTER`: the exporter binary (default `<workspace>/target/debug/statefleet-exporter`);
 //! - `STATEFLEET_E2E_RESOURCES`: comma-separated resources under test (default
 //!   [`DEFAULT_RESOURCES`]);
@@ -39,6 +44,7 @@ pub mod kubelet;
 pub mod namespace;
 mod pki;
 pub mod process;
+pub mod prometheus;
 pub mod resources;
 pub mod shards;
 

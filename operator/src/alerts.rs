@@ -7,6 +7,13 @@
 //! `service` or `resource`, so several fleets and clusters can share one Prometheus: the
 //! ServiceMonitor sets `job` to the fleet's name for both of its Services, and `service` tells the
 //! StatefulSet shards apart from the per-node pod exporters (which each report one shard of one).
+//!
+//! Two alerts of our own complete upstream's: [`NOT_SYNCED`] (a resource whose first list never
+//! finished, typically forbidden by RBAC or failing, so its metrics are missing altogether) and
+//! [`DOWN`] (an exporter target Prometheus cannot scrape, the only alert for a dead per-node pod
+//! exporter, and the one naming the pod of a missing shard). `DOWN` reads `up`, which every job
+//! has; it only considers targets that served `kube_state_metrics_build_info` within the last
+//! hour, so the unscoped rules file does not alert for other jobs' targets.
 
 use serde_json::{Value, json};
 
@@ -30,6 +37,11 @@ pub struct Alert {
     pub description: String,
 }
 
+/// Name of the alert for a resource whose first list never finished.
+pub const NOT_SYNCED: &str = "StatefleetExporterNotSynced";
+/// Name of the alert for an exporter target that cannot be scraped.
+pub const DOWN: &str = "StatefleetExporterDown";
+
 /// Labels that identify one fleet's sharding set.
 const BY_SET: &str = "cluster, namespace, job, service";
 /// Labels that identify one fleet's watch of one resource.
@@ -49,6 +61,9 @@ fn series(metric: &str, matchers: &[&str]) -> String {
 pub fn alerts(selector: &str) -> Vec<Alert> {
     let total = series("kube_state_metrics_total_shards", &[selector]);
     let ordinal = series("kube_state_metrics_shard_ordinal", &[selector]);
+    let synced = series("statefleet_resource_synced", &[selector]);
+    let up = series("up", &[selector]);
+    let build_info = series("kube_state_metrics_build_info", &[selector]);
     let error_ratio = |counter: &str| {
         format!(
             "sum by ({BY_RESOURCE}) (rate({errors}[5m]))\n  /\nsum by ({BY_RESOURCE}) (rate({all}[5m]))\n  > 0.01",
@@ -112,6 +127,38 @@ pub fn alerts(selector: &str) -> Vec<Alert> {
                  and its RBAC permissions."
             ),
         },
+        Alert {
+            // The gauge is 0 from the start of a resource's watch until its first list
+            // completes; a list that is refused or keeps failing leaves it at 0.
+            name: NOT_SYNCED,
+            expr: format!("count by ({BY_RESOURCE}) ({synced} == 0)"),
+            for_: "15m",
+            severity: "critical",
+            summary: "An exporter never finished listing a resource.",
+            description: format!(
+                "{{{{ $value }}}} exporter(s) of {WHERE} have not finished the first list of \
+                 {{{{ $labels.resource }}}}, so none of its metrics are served. The usual causes are \
+                 RBAC (the service account may not list or watch it) or an API that keeps failing; \
+                 the exporter's log says which."
+            ),
+        },
+        Alert {
+            // A target down keeps its `up` series, while its own series go stale: the join with
+            // the last hour of build_info picks the exporters' targets among every job's.
+            name: DOWN,
+            expr: format!(
+                "{up} == 0\n  and on (cluster, namespace, job, instance)\nmax_over_time({build_info}[1h])"
+            ),
+            for_: "15m",
+            severity: "critical",
+            summary: "Prometheus cannot scrape an exporter.",
+            description: format!(
+                "The exporter {{{{ $labels.instance }}}}{{{{ with $labels.pod }}}} (pod {{{{ . }}}}){{{{ end }}}} \
+                 of {WHERE} cannot be scraped, so the metrics of the objects it serves are missing \
+                 (for a shard of a StatefulSet, KubeStateMetricsShardsMissing fires as well). Check \
+                 that the pod is running and ready."
+            ),
+        },
     ]
 }
 
@@ -149,10 +196,30 @@ mod tests {
     #[test]
     fn selector_scopes_every_series() {
         for alert in alerts(r#"job="x""#) {
-            let metrics = alert.expr.matches("kube_state_metrics_").count();
+            let metrics = ["kube_state_metrics_", "statefleet_", "up{"]
+                .iter()
+                .map(|m| alert.expr.matches(m).count())
+                .sum::<usize>();
+            assert!(metrics > 0, "{}", alert.expr);
             assert_eq!(alert.expr.matches(r#"{job="x""#).count(), metrics, "{}", alert.expr);
         }
         assert!(alerts("").iter().all(|a| !a.expr.contains("{}")));
+    }
+
+    #[test]
+    fn every_alert_groups_by_cluster_namespace_and_job() {
+        for alert in alerts("") {
+            // DOWN keeps every label of `up`; the others aggregate.
+            if alert.name != DOWN {
+                assert!(
+                    alert.expr.contains("by (cluster, namespace, job, "),
+                    "{}: {}",
+                    alert.name,
+                    alert.expr
+                );
+            }
+            assert!(alert.description.contains(WHERE), "{}", alert.name);
+        }
     }
 
     #[test]
@@ -164,7 +231,9 @@ mod tests {
                 "KubeStateMetricsShardingMismatch",
                 "KubeStateMetricsShardsMissing",
                 "KubeStateMetricsListErrors",
-                "KubeStateMetricsWatchErrors"
+                "KubeStateMetricsWatchErrors",
+                NOT_SYNCED,
+                DOWN,
             ]
         );
     }

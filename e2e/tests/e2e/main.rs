@@ -4,6 +4,7 @@
 //! Needs the cluster binaries (scripts/cluster-bins.sh, or STATEFLEET_BIN_DIR) and a built
 //! exporter (`cargo build -p statefleet-exporter`, or STATEFLEET_EXPORTER).
 
+mod alerts;
 mod autoshard;
 mod config;
 mod faults;
