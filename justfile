@@ -16,6 +16,11 @@ cluster-bins:
 fmt:
     cargo fmt --all
 
+# The whole thing on this machine: control plane, CRDs, operator, a sample cluster, the large-cluster fleet (exporter pods as processes) and Prometheus with the alert rules; prints a summary every 15 s until Ctrl-C (`just demo --exit-after 300` exits once ready)
+demo *ARGS: cluster-bins
+    cargo build -p statefleet-exporter -p statefleet-operator
+    cargo run -q -p statefleet-e2e --bin demo -- {{ARGS}}
+
 # Formatting and clippy, warnings are errors
 lint:
     cargo fmt --all -- --check
