@@ -36,7 +36,7 @@ check-metrics: cluster-bins
 
 # End-to-end suite on a real control plane built from the official Kubernetes modules
 e2e: cluster-bins
-    cargo build -p statefleet-exporter
+    cargo build -p statefleet-exporter -p statefleet-operator
     cargo test -p statefleet-e2e -- --test-threads=2
 
 # Everything CI runs

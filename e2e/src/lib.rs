@@ -42,6 +42,7 @@ pub mod fixtures;
 pub mod http;
 pub mod kubelet;
 pub mod namespace;
+pub mod operator;
 mod pki;
 pub mod process;
 pub mod prometheus;

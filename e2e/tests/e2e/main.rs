@@ -9,6 +9,7 @@ mod autoshard;
 mod config;
 mod faults;
 mod kubelet;
+mod operator;
 mod sharding;
 mod smoke;
 mod watch;
