@@ -50,6 +50,15 @@ bench-render:
 families:
     cargo run -q -p statefleet-exporter -- families
 
+# Side-by-side benchmark against upstream kube-state-metrics on a synthetic cluster (quick: 10k pods; `just bench full`: 100k pods); prints the table and appends it to docs/performance.md
+bench mode="quick" *args="":
+    scripts/cluster-bins.sh etcd >/dev/null
+    scripts/cluster-bins.sh k8s >/dev/null
+    scripts/cluster-bins.sh ksm >/dev/null
+    cargo build --release -p statefleet-exporter
+    cargo build --release -p statefleet-e2e --bin bench
+    "${CARGO_TARGET_DIR:-target}/release/bench" {{mode}} --append docs/performance.md --command "just bench {{mode}} {{args}}" {{args}}
+
 # Coverage of upstream's metric families per resource (implemented/expected)
 conformance:
     scripts/conformance.sh

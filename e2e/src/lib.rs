@@ -34,6 +34,7 @@
 //!   [`DEFAULT_RESOURCES`]);
 //! - `STATEFLEET_E2E_KEEP=1`: keep failing tests' namespaces and the control plane directory.
 
+pub mod bench;
 pub mod checks;
 pub mod control_plane;
 pub mod expo;
