@@ -491,3 +491,58 @@ async fn operator_large_sample_serves_pods_per_node() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_multi_cluster_sample_labels_every_series_with_its_cluster() {
+    with_temp_ns("op-multi", |ns| async move {
+        let (client, _op, kubelet) = setup(&ns).await;
+        let sample = operator::sample("multi-cluster").expect("multi-cluster sample");
+        let name = operator::yaml_name(&sample).expect("the sample names its resource");
+        operator::apply_yaml(&client, ns.name(), &sample).await.expect("apply the multi-cluster sample");
+        wait_children(
+            &ns,
+            &name,
+            &[
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+                "Service",
+                "StatefulSet",
+            ],
+        )
+        .await;
+        operator::wait_ready(&client, ns.name(), &name, 2, Duration::from_secs(180))
+            .await
+            .expect("status Ready");
+
+        let args = reference_args(&ns, &name).await;
+        assert!(args.iter().any(|a| a == "--cluster-name=eu-west-1"), "cluster name passed on: {args:?}");
+        let unsharded = Exporter::start("unsharded reference", ns.kubeconfig(), &args)
+            .await
+            .expect("reference exporter starts");
+        wait_partition(&kubelet, &unsharded, &name, 2, &[], None).await;
+
+        // Every object series of every shard carries the cluster label.
+        let pods: Vec<LocalPod> = (0..2)
+            .map(|i| kubelet.pod(&format!("{name}-{i}")).unwrap_or_else(|| panic!("pod {name}-{i} runs")))
+            .collect();
+        for (pod, text) in pods.iter().zip(
+            try_join_all(pods.iter().map(|p| p.scrape(EXPORTER_METRICS_PORT))).await.expect("scrape shards"),
+        ) {
+            let unlabelled: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.contains("cluster=\"eu-west-1\""))
+                .take(3)
+                .collect();
+            assert!(
+                unlabelled.is_empty(),
+                "{}: series without cluster=\"eu-west-1\": {unlabelled:?}",
+                pod.name
+            );
+        }
+        delete_and_wait_gone(&ns, Some(&kubelet), &name).await;
+    })
+    .await;
+}
