@@ -215,8 +215,8 @@ pub fn markdown(r: &Results, machine: &str, commit: &str, command: &str) -> Stri
         writeln!(out, "### {} · {} · {} pods · commit {commit}\n", r.date, c.mode, thousands(s.pods as u64));
     let _ = writeln!(
         out,
-        "Command: `{command}`. Machine: {machine}; load average {:.2} at start, {:.2} before the exporters ran, \
-         {:.2} at the end.",
+        "Command: `{command}`. Machine: {machine}; load average {:.2} at start (other processes), {:.2} after \
+         loading and {:.2} at the end (mostly the benchmark's own API server, etcd and exporters).",
         r.loadavg[0], r.loadavg[1], r.loadavg[2]
     );
     let held: Vec<String> =
@@ -284,13 +284,13 @@ pub fn trend_row(r: &Results, commit: &str) -> String {
         d(o.churn_cpu, u.churn_cpu),
         secs(pct(&u.plain, 0.5)),
         secs(pct(&o.plain, 0.5)),
-        r.loadavg[1],
+        r.loadavg[0],
     )
 }
 
 const TREND_HEADING: &str = "### Trend";
 const TREND_HEADER: &str = "| date | commit | mode | pods | ready | RSS | scrape p50 plain | scrape p50 gzip | churn CPU | \
-plain p50 upstream / ours | shard RSS / unsharded (ours) | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+plain p50 upstream / ours | shard RSS / unsharded (ours) | load avg at start |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// Adds the trend row under `### Trend` (creating the section when missing) and appends the
 /// run's tables at the end of `doc`.

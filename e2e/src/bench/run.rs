@@ -51,6 +51,8 @@ pub struct Config {
     pub hold: bool,
     /// While holding, churn pods at `churn_rate` all the time.
     pub hold_churn: bool,
+    /// Where to copy the exporters' and the API server's logs at the end (a directory per run).
+    pub keep_logs: Option<PathBuf>,
 }
 
 /// Figures of one exporter in one round.
@@ -217,39 +219,47 @@ pub async fn run(cfg: Config) -> Result<Option<Results>> {
         probe_seq: AtomicU64::new(0),
     };
 
-    let mut sequential: [Measured; 2] = Default::default();
-    let mut sequential_churn: [ChurnStats; 2] = Default::default();
-    for (i, which) in [Impl::Upstream, Impl::Ours].into_iter().enumerate() {
-        eprintln!("bench: sequential round: {}", which.name());
-        let mut targets = vec![bench.start(which, None).await?];
-        let (mut measured, churn) = bench.measure(&mut targets).await?;
-        sequential[i] = measured.remove(0);
-        sequential_churn[i] = churn;
-        stop_all(targets);
-    }
-
-    let interleaved = if cfg.interleaved {
-        eprintln!("bench: interleaved round: both at once");
-        let mut targets =
-            vec![bench.start(Impl::Upstream, None).await?, bench.start(Impl::Ours, None).await?];
-        let (measured, churn) = bench.measure(&mut targets).await?;
-        stop_all(targets);
-        let mut it = measured.into_iter();
-        Some(([it.next().unwrap_or_default(), it.next().unwrap_or_default()], churn))
-    } else {
-        None
-    };
-
-    let sharded = if cfg.shards > 1 {
-        let mut out: [Sharded; 2] = Default::default();
+    let measured = async {
+        let mut sequential: [Measured; 2] = Default::default();
+        let mut sequential_churn: [ChurnStats; 2] = Default::default();
         for (i, which) in [Impl::Upstream, Impl::Ours].into_iter().enumerate() {
-            eprintln!("bench: sharded round: {} x{}", which.name(), cfg.shards);
-            out[i] = bench.sharded(which).await?;
+            eprintln!("bench: sequential round: {}", which.name());
+            let mut targets = vec![bench.start(which, None).await?];
+            let (mut measured, churn) = bench.measure(&mut targets).await?;
+            sequential[i] = measured.remove(0);
+            sequential_churn[i] = churn;
+            stop_all(targets);
         }
-        Some(out)
-    } else {
-        None
-    };
+
+        let interleaved = if cfg.interleaved {
+            eprintln!("bench: interleaved round: both at once");
+            let mut targets =
+                vec![bench.start(Impl::Upstream, None).await?, bench.start(Impl::Ours, None).await?];
+            let (measured, churn) = bench.measure(&mut targets).await?;
+            stop_all(targets);
+            let mut it = measured.into_iter();
+            Some(([it.next().unwrap_or_default(), it.next().unwrap_or_default()], churn))
+        } else {
+            None
+        };
+
+        let sharded = if cfg.shards > 1 {
+            let mut out: [Sharded; 2] = Default::default();
+            for (i, which) in [Impl::Upstream, Impl::Ours].into_iter().enumerate() {
+                eprintln!("bench: sharded round: {} x{}", which.name(), cfg.shards);
+                out[i] = bench.sharded(which).await?;
+            }
+            Some(out)
+        } else {
+            None
+        };
+        Ok::<_, Error>((sequential, sequential_churn, interleaved, sharded))
+    }
+    .await;
+    if let Some(dest) = &cfg.keep_logs {
+        keep_logs(cluster.dir(), dest, &date);
+    }
+    let (sequential, sequential_churn, interleaved, sharded) = measured?;
 
     let load_end = procstat::loadavg();
     Ok(Some(Results {
@@ -263,6 +273,27 @@ pub async fn run(cfg: Config) -> Result<Option<Results>> {
         interleaved,
         sharded,
     }))
+}
+
+/// Copies the exporters' logs and the API server's log to `dest/<date>/`.
+fn keep_logs(cluster_dir: &std::path::Path, dest: &std::path::Path, date: &str) {
+    let dir = dest.join(date.replace(':', "-"));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cluster_dir.join("exporter-logs"))
+        .map(|d| {
+            d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect()
+        })
+        .unwrap_or_default();
+    files.push(cluster_dir.join("kube-apiserver.log"));
+    files.push(cluster_dir.join("etcd.log"));
+    for f in files {
+        if let Some(name) = f.file_name() {
+            let _ = std::fs::copy(&f, dir.join(name));
+        }
+    }
+    eprintln!("bench: logs kept in {}", dir.display());
 }
 
 fn stop_all(targets: Vec<Target>) {

@@ -16,13 +16,15 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 const USAGE: &str = "usage: bench [quick|full] [--pods N] [--exporter PATH] [--ksm PATH] [--append FILE]
              [--scrapes N] [--shard-scrapes N] [--shards N] [--churn-rate R] [--churn-secs S]
              [--probes N] [--concurrency N] [--no-interleaved] [--command TEXT] [--hold [--hold-churn]]
+             [--keep-logs DIR | --no-logs]
 
   quick: 10,000 pods, 100 nodes, 20 namespaces, 1,000 workloads (default); full: 10x.
   --pods N scales the quick ratios to N pods. --append adds the tables to a markdown file
   (docs/performance.md). --exporter defaults to <target>/release/statefleet-exporter,
   --ksm to kube-state-metrics in the cluster binary directory. --hold loads the cluster, prints
   its kubeconfig and keeps it until SIGINT/SIGTERM, for profiling by hand; with --hold-churn it
-  patches pods at --churn-rate meanwhile.";
+  patches pods at --churn-rate meanwhile. Logs of the exporters and the API server are copied to
+  --keep-logs (default <target>/bench-logs/<date>/).";
 
 fn parse() -> Result<(Config, Option<PathBuf>, String), String> {
     let mut args = std::env::args().skip(1);
@@ -42,6 +44,8 @@ fn parse() -> Result<(Config, Option<PathBuf>, String), String> {
     let mut interleaved = true;
     let mut hold = false;
     let mut hold_churn = false;
+    let mut keep_logs: Option<PathBuf> = None;
+    let mut no_logs = false;
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
         v.as_deref().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{flag} needs a number"))
     }
@@ -63,6 +67,8 @@ fn parse() -> Result<(Config, Option<PathBuf>, String), String> {
             "--no-interleaved" => interleaved = false,
             "--hold" => hold = true,
             "--hold-churn" => hold_churn = true,
+            "--keep-logs" => keep_logs = args.next().map(PathBuf::from),
+            "--no-logs" => no_logs = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -85,6 +91,8 @@ fn parse() -> Result<(Config, Option<PathBuf>, String), String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| process::workspace_root().join("target"));
     let ours = exporter.unwrap_or_else(|| target_dir.join("release/statefleet-exporter"));
+    let keep_logs =
+        if no_logs { None } else { Some(keep_logs.unwrap_or_else(|| target_dir.join("bench-logs"))) };
     let upstream = match ksm {
         Some(p) => p,
         None => process::cluster_bin("kube-state-metrics").map_err(|e| e.to_string())?,
@@ -114,6 +122,7 @@ fn parse() -> Result<(Config, Option<PathBuf>, String), String> {
             ready_timeout,
             hold,
             hold_churn,
+            keep_logs,
         },
         append,
         command,
