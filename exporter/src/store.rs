@@ -16,57 +16,86 @@ use std::{
 };
 
 /// All samples of one object, rendered once per change: the object's default labels once, then
-/// each sample's tail (own labels and value, see [`crate::metric::Sink`]). Family `i` is
-/// `tails[ends[i-1]..ends[i]]`.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Rendered {
-    leading: Box<[u8]>,
-    tails: Box<[u8]>,
-    ends: Box<[u32]>,
-    series: u32,
-}
+/// each sample's tail (own labels and value, see [`crate::metric::Sink`]).
+///
+/// One exact-size shared allocation per object, so that a store of many objects leaves no
+/// growth slack or shrink holes in the heap, and a scrape finds the offsets next to the bytes:
+///
+/// ```text
+/// [series u32][families n u32][leading len u32][end of family 0..n u32][leading][tails]
+/// ```
+///
+/// Family `i` is `tails[end(i-1)..end(i)]`. Cloning shares the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered(Arc<[u8]>);
+
+const HEADER: usize = 12;
 
 impl Rendered {
-    /// Wraps the default labels, the tails and the end offset of each family in them.
-    pub fn new(leading: Vec<u8>, tails: Vec<u8>, ends: Vec<u32>) -> Self {
+    /// Packs the default labels, the tails and the end offset of each family in them.
+    pub fn new(leading: &[u8], tails: &[u8], ends: &[u32]) -> Self {
         let series = tails.iter().filter(|&&b| b == b'\n').count() as u32;
-        Self {
-            leading: leading.into_boxed_slice(),
-            tails: tails.into_boxed_slice(),
-            ends: ends.into_boxed_slice(),
-            series,
+        let mut data = Vec::with_capacity(HEADER + 4 * ends.len() + leading.len() + tails.len());
+        for word in [series, ends.len() as u32, leading.len() as u32].into_iter().chain(ends.iter().copied())
+        {
+            data.extend_from_slice(&word.to_le_bytes());
         }
+        data.extend_from_slice(leading);
+        data.extend_from_slice(tails);
+        Self(data.into())
     }
 
-    /// The tails of family `i` (empty when the family wrote nothing).
+    fn word(&self, at: usize) -> usize {
+        let bytes = &self.0[at..at + 4];
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize
+    }
+
+    fn families(&self) -> usize {
+        self.word(4)
+    }
+
+    fn leading(&self) -> &[u8] {
+        let start = HEADER + 4 * self.families();
+        &self.0[start..start + self.word(8)]
+    }
+
+    fn tails(&self) -> &[u8] {
+        &self.0[HEADER + 4 * self.families() + self.word(8)..]
+    }
+
+    /// The tails of family `i` (empty when the family wrote nothing or does not exist).
     pub fn family(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = self.ends.get(i).map_or(start, |e| *e as usize);
-        &self.tails[start..end]
+        let n = self.families();
+        if i >= n {
+            return &[];
+        }
+        let end = self.word(HEADER + 4 * i);
+        let start = if i == 0 { 0 } else { self.word(HEADER + 4 * (i - 1)) };
+        &self.tails()[start..end]
     }
 
     /// Appends the full sample lines of family `i`, named `name`.
     pub fn expand_family(&self, i: usize, name: &str, out: &mut Vec<u8>) {
-        crate::metric::expand_tails(out, name, &self.leading, self.family(i));
+        crate::metric::expand_tails(out, name, self.leading(), self.family(i));
     }
 
     /// Number of sample lines.
     pub fn series(&self) -> u32 {
-        self.series
+        self.word(0) as u32
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.leading.len() + self.tails.len()
+        self.0.len()
     }
 
     /// Whether no sample was written.
     pub fn is_empty(&self) -> bool {
-        self.tails.is_empty()
+        self.tails().is_empty()
     }
 }
 
-type Objects = HashMap<Box<str>, Arc<Rendered>>;
+type Objects = HashMap<Box<str>, Rendered>;
 
 /// The objects of one watcher (one resource in one namespace, or all namespaces).
 #[derive(Default)]
@@ -77,9 +106,13 @@ pub struct Part {
 }
 
 impl Part {
-    /// Inserts or replaces an object's bytes.
+    /// Inserts or replaces an object's bytes. An update that renders the same bytes (most
+    /// updates touch fields no family shows) keeps the stored copy, so the heap stays still.
     pub fn apply(&self, uid: &str, rendered: Rendered) {
-        self.objects.write().insert(uid.into(), Arc::new(rendered));
+        if self.objects.read().get(uid).is_some_and(|old| *old == rendered) {
+            return;
+        }
+        self.objects.write().insert(uid.into(), rendered);
     }
 
     /// Removes an object; its series disappear from the next scrape.
@@ -123,7 +156,7 @@ impl Part {
         (objects.len(), objects.values().map(|r| u64::from(r.series())).sum())
     }
 
-    fn snapshot_into(&self, out: &mut Vec<Arc<Rendered>>) {
+    fn snapshot_into(&self, out: &mut Vec<Rendered>) {
         out.extend(self.objects.read().values().cloned());
     }
 }
@@ -178,7 +211,7 @@ impl ResourceStore {
     }
 
     /// Snapshot of every object's bytes; locks are held only while cloning the `Arc`s.
-    pub fn snapshot(&self) -> Vec<Arc<Rendered>> {
+    pub fn snapshot(&self) -> Vec<Rendered> {
         let parts = self.parts();
         let mut out = Vec::new();
         for p in &parts {
@@ -189,7 +222,7 @@ impl ResourceStore {
 
     /// Writes the resource's families (header, then every object's samples) to `w`. Writes
     /// nothing when the resource has no object, as upstream.
-    pub fn write_to(&self, w: &mut dyn FnMut(&[u8]), objects: &[Arc<Rendered>]) {
+    pub fn write_to(&self, w: &mut dyn FnMut(&[u8]), objects: &[Rendered]) {
         if objects.is_empty() {
             return;
         }
@@ -260,7 +293,7 @@ mod tests {
             buf.extend_from_slice(f.as_bytes());
             ends.push(buf.len() as u32);
         }
-        Rendered::new(Vec::new(), buf, ends)
+        Rendered::new(&[], &buf, &ends)
     }
 
     #[test]
@@ -269,7 +302,7 @@ mod tests {
         let part = Arc::new(Part::default());
         store.set_parts(vec![part.clone()]);
         part.apply("u1", rendered(&["} 1\n", ",x=\"y\"} 2\n"]));
-        part.apply("u2", Rendered::new(b"k=\"v\"".to_vec(), b"} 3\n} 4\n".to_vec(), vec![4, 8]));
+        part.apply("u2", Rendered::new(b"k=\"v\"", b"} 3\n} 4\n", &[4, 8]));
         let store = Store::new(vec![Arc::new(store)]);
         let text = String::from_utf8(store.exposition()).expect("utf8");
         let mut families = text.split("# ").filter(|f| !f.is_empty()).map(|f| {
@@ -297,7 +330,7 @@ mod tests {
         assert_eq!(part.counts(), (1, 1));
         assert!(!part.synced());
         let mut relist = Relist::new();
-        relist.insert("u3".into(), Arc::new(rendered(&["} 3\n"])));
+        relist.insert("u3".into(), rendered(&["} 3\n"]));
         part.replace(relist);
         assert_eq!(part.counts(), (1, 1));
         assert!(part.synced());

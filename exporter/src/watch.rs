@@ -110,7 +110,7 @@ pub async fn run<K: Kind>(
             Ok(Event::Init) => relist = Some(Relist::new()),
             Ok(Event::InitApply(obj)) => {
                 if let (Some(set), Some(uid)) = (relist.as_mut(), kept_uid(&obj, &filter)) {
-                    set.insert(uid.into(), Arc::new(renderer.render(&obj)));
+                    set.insert(uid.into(), renderer.render(&obj));
                 }
             }
             Ok(Event::InitDone) => {

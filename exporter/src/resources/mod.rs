@@ -161,21 +161,31 @@ impl<K: Kind> Renderer<K> {
 
     /// The families rendered for one object, compact (see [`Sink`]).
     pub fn render(&self, obj: &K) -> Rendered {
-        let mut leading = Vec::with_capacity(96);
-        for (i, (key, value)) in obj.default_labels().into_iter().enumerate() {
-            if i > 0 {
-                leading.push(b',');
+        // Rendering goes through per-thread scratch buffers that keep their capacity, and the
+        // result is copied out once at its exact size: no per-object growth or shrink.
+        SCRATCH.with_borrow_mut(|(leading, buf, ends)| {
+            leading.clear();
+            buf.clear();
+            ends.clear();
+            for (i, (key, value)) in obj.default_labels().into_iter().enumerate() {
+                if i > 0 {
+                    leading.push(b',');
+                }
+                crate::metric::write_label(leading, key, value);
             }
-            crate::metric::write_label(&mut leading, key, value);
-        }
-        let mut buf = Vec::with_capacity(64 * self.families.len().min(32));
-        let mut ends = Vec::with_capacity(self.families.len());
-        for family in &self.families {
-            family.generate(obj, &mut Sink::compact(&mut buf, &self.trailing));
-            ends.push(buf.len() as u32);
-        }
-        Rendered::new(leading, buf, ends)
+            for family in &self.families {
+                family.generate(obj, &mut Sink::compact(buf, &self.trailing));
+                ends.push(buf.len() as u32);
+            }
+            Rendered::new(leading, buf, ends)
+        })
     }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>, Vec<u32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new()))
+    };
 }
 
 /// Static description of a family, for `statefleet-exporter families` and filters.
