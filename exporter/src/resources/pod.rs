@@ -17,19 +17,22 @@ use crate::metric::{FamilyGen, Sink, Stability, Stability::*, bool_f64};
 use k8s_openapi::{
     NamespaceResourceScope,
     api::core::v1::{
-        Container, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-        PodCondition, PodSpec, PodStatus, ResourceRequirements,
+        ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, PodCondition,
+        ResourceRequirements,
     },
     apimachinery::pkg::{
         api::resource::Quantity,
         apis::meta::v1::{ObjectMeta, Time},
     },
 };
+use projection::{Container, ContainerStatus, PodSpec, PodStatus};
 use serde::Deserialize;
 use std::{
     collections::{BTreeMap, HashMap},
     net::{Ipv4Addr, Ipv6Addr},
 };
+
+mod projection;
 
 /// The fields of a Pod that metrics read.
 #[derive(Clone, Debug, Default, Deserialize)]
