@@ -20,7 +20,6 @@ use axum::{
     routing::{any, get},
 };
 use bytes::Bytes;
-use flate2::{Compression, write::GzEncoder};
 use prometheus_client::registry::Registry;
 use std::{convert::Infallible, io::Write, sync::Arc, time::Instant};
 
@@ -210,7 +209,7 @@ async fn serve_metrics(
     let started = Instant::now();
     let query = ResourceQuery::parse(query.as_deref());
     let runtime = state.current.get();
-    let snapshot: Vec<(Arc<ResourceStore>, Vec<Arc<Rendered>>)> = runtime
+    let snapshot: Vec<(Arc<ResourceStore>, Vec<Rendered>)> = runtime
         .store
         .resources()
         .iter()
@@ -227,23 +226,20 @@ async fn serve_metrics(
         .get_or_create(&HandlerLabels { handler: "metrics".into(), method: method.as_str().to_lowercase() })
         .clone();
     tokio::task::spawn_blocking(move || {
-        let sink = ChunkSink { tx, buf: Vec::with_capacity(CHUNK) };
-        let sink = if gzip {
-            let mut gz = GzEncoder::new(sink, Compression::fast());
-            write_snapshot(&snapshot, &mut gz);
-            if eof {
-                let _ = gz.write_all(b"# EOF\n");
-            }
-            gz.finish().ok()
+        let mut sink = ChunkSink { tx, buf: Vec::with_capacity(CHUNK) };
+        let written = if gzip {
+            crate::gzip::compress(&mut sink, crate::gzip::default_workers(), |w| {
+                write_snapshot(&snapshot, w);
+                if eof {
+                    w.write_all(b"# EOF\n")?;
+                }
+                Ok(())
+            })
         } else {
-            let mut sink = sink;
             write_snapshot(&snapshot, &mut sink);
-            if eof {
-                let _ = sink.write_all(b"# EOF\n");
-            }
-            Some(sink)
+            if eof { sink.write_all(b"# EOF\n") } else { Ok(()) }
         };
-        if let Some(mut sink) = sink {
+        if written.is_ok() {
             let _ = sink.flush();
         }
         histogram.observe(started.elapsed().as_secs_f64());
@@ -267,7 +263,7 @@ async fn serve_metrics(
     response
 }
 
-fn write_snapshot(snapshot: &[(Arc<ResourceStore>, Vec<Arc<Rendered>>)], w: &mut dyn Write) {
+fn write_snapshot(snapshot: &[(Arc<ResourceStore>, Vec<Rendered>)], w: &mut dyn Write) {
     let mut failed = false;
     for (store, objects) in snapshot {
         store.write_to(
