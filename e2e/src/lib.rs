@@ -49,6 +49,8 @@ pub mod process;
 pub mod prometheus;
 pub mod resources;
 pub mod shards;
+pub mod side_by_side;
+pub mod varied;
 
 pub use control_plane::ControlPlane;
 pub use exporter::Exporter;
