@@ -3,7 +3,7 @@
 //! and compared series by series: names, label sets and values (HELP wording is not compared).
 //!
 //! ```text
-//! let pair = Pair::start(cp, &full_coverage_flags(ns)?, dir).await?;
+//! let pair = Pair::start(cp, &full_coverage_flags(&cluster.namespaces())?, dir).await?;
 //! let outcome = pair.compare_stable(|labels| cluster.owns(labels), timeout).await?;
 //! assert!(outcome.diff.is_empty(), "{}", outcome.report());
 //! ```
@@ -59,11 +59,11 @@ pub fn exporter_resources() -> Result<Vec<String>> {
 }
 
 /// The flags that switch everything on: every resource, every opt-in family, every label and
-/// annotation as `label_*`/`annotation_*`, restricted to `namespace` for namespaced kinds.
-pub fn full_coverage_flags(namespace: &str) -> Result<Vec<String>> {
+/// annotation as `label_*`/`annotation_*`, restricted to `namespaces` for namespaced kinds.
+pub fn full_coverage_flags(namespaces: &[String]) -> Result<Vec<String>> {
     Ok(vec![
         format!("--resources={}", exporter_resources()?.join(",")),
-        format!("--namespaces={namespace}"),
+        format!("--namespaces={}", namespaces.join(",")),
         format!("--metric-opt-in-list={}", OPT_IN_FAMILIES.join(",")),
         "--metric-labels-allowlist=*=[*]".into(),
         "--metric-annotations-allowlist=*=[*]".into(),

@@ -81,6 +81,12 @@ impl VariedCluster {
         self.made.is_empty()
     }
 
+    /// The namespaces to watch: the test's and those the fixture makes.
+    pub fn namespaces(&self) -> Vec<String> {
+        let made = self.made.iter().filter(|m| m.resource.kind == "Namespace").map(|m| m.name.clone());
+        std::iter::once(self.namespace.clone()).chain(made).collect()
+    }
+
     /// Objects created per kind, for the test's summary.
     pub fn kinds(&self) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
@@ -100,12 +106,17 @@ impl VariedCluster {
             || labels.values().any(|v| v.starts_with(&prefix))
     }
 
-    /// Deletes the cluster-scoped objects and force-deletes the objects left terminating
-    /// (best effort: the control plane goes away with the test binary anyway).
+    /// Deletes the cluster-scoped objects, releases the objects left terminating (their
+    /// finalizers removed, then a forced delete) so the namespace can go (best effort: the
+    /// control plane goes away with the test binary anyway).
     pub async fn cleanup(&self) {
+        let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
         for m in self.made.iter().rev() {
+            let api = self.api(&m.resource, m.namespaced);
+            if m.left_terminating {
+                let _ = api.patch(&m.name, &PatchParams::default(), &release).await;
+            }
             if !m.namespaced || m.left_terminating {
-                let api = self.api(&m.resource, m.namespaced);
                 let _ = api.delete(&m.name, &DeleteParams::default().grace_period(0)).await;
             }
         }
@@ -170,7 +181,8 @@ pub fn load(namespace: &str, id: &str) -> Result<Vec<Value>> {
 /// the hand-made pods.
 fn creation_rank(kind: &str) -> u8 {
     match kind {
-        "ServiceAccount" | "Secret" | "ConfigMap" | "Node" | "StorageClass" | "IngressClass" => 0,
+        "Namespace" | "ServiceAccount" | "Secret" | "ConfigMap" | "Node" | "StorageClass"
+        | "IngressClass" | "RuntimeClass" => 0,
         "LimitRange" | "ResourceQuota" => 2,
         _ => 1,
     }

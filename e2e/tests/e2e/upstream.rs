@@ -12,13 +12,14 @@ use futures::FutureExt;
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
     batch::v1::Job,
-    core::v1::{PersistentVolumeClaim, Pod, ReplicationController},
+    core::v1::{Namespace, PersistentVolumeClaim, Pod, ReplicationController},
 };
+use kube::Api;
 use statefleet_e2e::{
-    TestNs,
+    Poll, TestNs,
     side_by_side::{Pair, exporter_resources, full_coverage_flags},
     varied::VariedCluster,
-    with_temp_ns,
+    wait_for, with_temp_ns,
 };
 use std::{panic::AssertUnwindSafe, time::Duration};
 use tokio::time::Instant;
@@ -53,7 +54,8 @@ async fn side_by_side_varied_cluster_matches_upstream() {
 /// Waits for the workloads, starts both exporters and compares them.
 async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     wait_settled(ns).await;
-    let flags = full_coverage_flags(ns.name()).unwrap_or_else(|e| panic!("{e}"));
+    wait_namespaces_conditioned(ns, cluster).await;
+    let flags = full_coverage_flags(&cluster.namespaces()).unwrap_or_else(|e| panic!("{e}"));
     let mut pair = Pair::start(ns.control_plane(), &flags, ns.dir()).await.unwrap_or_else(|e| panic!("{e}"));
     let outcome = match pair.compare_stable(|labels| cluster.owns(labels), COMPARE).await {
         Ok(o) => o,
@@ -149,4 +151,35 @@ async fn wait_settled(ns: &TestNs) {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The fixture's terminating namespaces carry the namespace controller's status conditions
+/// (they come a moment after the delete).
+async fn wait_namespaces_conditioned(ns: &TestNs, cluster: &VariedCluster) {
+    let api: Api<Namespace> = Api::all(ns.client());
+    for name in cluster.namespaces().into_iter().filter(|n| n != ns.name()) {
+        let api = &api;
+        wait_for(
+            &format!("status conditions on namespace {name}"),
+            SETTLE,
+            Duration::from_millis(200),
+            || {
+                let name = name.clone();
+                async move {
+                    let got = api.get(&name).await.map_err(|e| statefleet_e2e::Error::Kube {
+                        what: format!("get namespace {name}"),
+                        source: e,
+                    })?;
+                    let conditions = got.status.and_then(|s| s.conditions).unwrap_or_default();
+                    Ok(if conditions.is_empty() {
+                        Poll::Pending("no conditions".into())
+                    } else {
+                        Poll::Ready(())
+                    })
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
 }
