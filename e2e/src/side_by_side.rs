@@ -1,11 +1,12 @@
 //! Upstream kube-state-metrics and statefleet-exporter run side by side on one control plane with
 //! exactly the same flags ([`crate::bench::target::Target`], the benchmark's start code), scraped
-//! and compared series by series: names, label sets and values (HELP wording is not compared).
+//! and compared series by series: names, label sets and values, plus the families each declares
+//! and their TYPE (HELP wording is not compared).
 //!
 //! ```text
 //! let pair = Pair::start(cp, &full_coverage_flags(&cluster.namespaces())?, dir).await?;
 //! let outcome = pair.compare_stable(|labels| cluster.owns(labels), timeout).await?;
-//! assert!(outcome.diff.is_empty(), "{}", outcome.report());
+//! assert!(outcome.is_equal(), "{}", outcome.report());
 //! ```
 //!
 //! A comparison only counts on a stable state: each round scrapes upstream, ours, upstream
@@ -19,7 +20,7 @@
 use crate::{
     ControlPlane, Error, Result,
     bench::target::{Binaries, Impl, Target},
-    expo::{self, Diff, Labels, SeriesKey},
+    expo::{self, Diff, HeaderKind, Labels, SeriesKey},
     http, process,
 };
 use std::{collections::BTreeMap, path::Path, time::Duration};
@@ -108,15 +109,17 @@ impl Pair {
             self.upstream.check_alive()?;
             self.ours.check_alive()?;
             match self.round(&keep).await {
-                Ok(Some((upstream, ours))) if !upstream.is_empty() => {
-                    let diff = expo::diff_series(&upstream, &ours);
-                    let shown = diff.to_string();
+                Ok(Some((upstream, ours))) if !upstream.series.is_empty() => {
+                    let diff = expo::diff_series(&upstream.series, &ours.series);
+                    let types = type_differences(&upstream.types, &ours.types);
+                    let shown = format!("{diff}\n{}", types.join("\n"));
                     same_diff = if last.as_deref() == Some(shown.as_str()) { same_diff + 1 } else { 1 };
-                    if diff.is_empty() || same_diff >= STABLE_ROUNDS {
+                    if (diff.is_empty() && types.is_empty()) || same_diff >= STABLE_ROUNDS {
                         return Ok(Outcome {
-                            upstream,
-                            ours,
+                            upstream: upstream.series,
+                            ours: ours.series,
                             diff,
+                            types,
                             rounds,
                             unstable,
                             took: started.elapsed(),
@@ -144,11 +147,11 @@ impl Pair {
     }
 
     /// Upstream, ours, upstream: both sets when the two upstream scrapes agree, else `None`.
-    async fn round(&self, keep: &impl Fn(&Labels) -> bool) -> Result<Option<(Series, Series)>> {
+    async fn round(&self, keep: &impl Fn(&Labels) -> bool) -> Result<Option<(Scrape, Scrape)>> {
         let first = scrape(&self.upstream, keep).await?;
         let ours = scrape(&self.ours, keep).await?;
         let second = scrape(&self.upstream, keep).await?;
-        Ok((first == second).then_some((second, ours)))
+        Ok((first.series == second.series).then_some((second, ours)))
     }
 
     /// The last lines of both logs, for a failure message.
@@ -161,8 +164,14 @@ impl Pair {
     }
 }
 
+/// One scrape: the kept series, and every declared family's TYPE.
+struct Scrape {
+    series: Series,
+    types: BTreeMap<String, String>,
+}
+
 /// `GET /metrics` of `target`, parsed, keeping the series `keep` accepts.
-async fn scrape(target: &Target, keep: &impl Fn(&Labels) -> bool) -> Result<Series> {
+async fn scrape(target: &Target, keep: &impl Fn(&Labels) -> bool) -> Result<Scrape> {
     let r = http::get(target.metrics, "/metrics").await?;
     if r.status != 200 {
         return Err(Error::Process {
@@ -174,7 +183,30 @@ async fn scrape(target: &Target, keep: &impl Fn(&Labels) -> bool) -> Result<Seri
         what: format!("the scrape of {}", target.label),
         detail: e.to_string(),
     })?;
-    Ok(parsed.series().into_iter().filter(|(k, _)| keep(&k.labels)).collect())
+    let types = parsed
+        .headers
+        .iter()
+        .filter(|h| h.kind == HeaderKind::Type)
+        .map(|h| (h.name.clone(), h.text.clone()))
+        .collect();
+    Ok(Scrape { series: parsed.series().into_iter().filter(|(k, _)| keep(&k.labels)).collect(), types })
+}
+
+/// Families declared by one side only, or with another TYPE, as readable lines. (HELP texts
+/// are not compared: upstream's wording is not part of the contract.)
+fn type_differences(upstream: &BTreeMap<String, String>, ours: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (family, t) in upstream {
+        match ours.get(family) {
+            None => out.push(format!("family {family} ({t}) declared by upstream only")),
+            Some(o) if o != t => out.push(format!("family {family}: TYPE {t} upstream, {o} ours")),
+            Some(_) => {}
+        }
+    }
+    for (family, t) in ours.iter().filter(|(f, _)| !upstream.contains_key(*f)) {
+        out.push(format!("family {family} ({t}) declared by ours only"));
+    }
+    out
 }
 
 /// A finished comparison.
@@ -186,6 +218,8 @@ pub struct Outcome {
     pub ours: Series,
     /// Upstream as expected, ours as actual.
     pub diff: Diff,
+    /// Families declared by one side only or with another TYPE ([`type_differences`]).
+    pub types: Vec<String>,
     /// Rounds taken, the compared one included.
     pub rounds: usize,
     /// Rounds skipped because upstream changed between its two scrapes.
@@ -195,6 +229,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Same series, values and family types.
+    pub fn is_equal(&self) -> bool {
+        self.diff.is_empty() && self.types.is_empty()
+    }
+
     /// Series compared per family (upstream's and ours together).
     pub fn per_family(&self) -> BTreeMap<&str, usize> {
         let mut out = BTreeMap::new();
@@ -218,8 +257,11 @@ impl Outcome {
             self.unstable,
             self.took
         );
-        if self.diff.is_empty() {
+        if self.is_equal() {
             return out;
+        }
+        for t in &self.types {
+            out.push_str(&format!("  {t}\n"));
         }
         out.push_str(&format!(
             "{} only upstream, {} only ours, {} with different values:\n",

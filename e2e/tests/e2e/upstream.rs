@@ -63,7 +63,7 @@ async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     };
     let report = outcome.report();
     assert!(
-        outcome.diff.is_empty(),
+        outcome.is_equal(),
         "upstream and ours differ on a stable state (flags {flags:?}):\n{report}\n{}",
         pair.log_tails(20)
     );
