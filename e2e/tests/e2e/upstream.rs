@@ -17,7 +17,7 @@ use k8s_openapi::api::{
 use kube::Api;
 use statefleet_e2e::{
     Poll, TestNs,
-    side_by_side::{Pair, exporter_resources, full_coverage_flags},
+    side_by_side::{Outcome, Pair, exporter_resources, full_coverage_flags},
     varied::VariedCluster,
     wait_for, with_temp_ns,
 };
@@ -51,27 +51,71 @@ async fn side_by_side_varied_cluster_matches_upstream() {
     .await;
 }
 
-/// Waits for the workloads, starts both exporters and compares them.
+/// Waits for the workloads, then compares the two exporters with every family on, and again
+/// with each of [`selective_flags`].
 async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     wait_settled(ns).await;
     wait_namespaces_conditioned(ns, cluster).await;
-    let flags = full_coverage_flags(&cluster.namespaces()).unwrap_or_else(|e| panic!("{e}"));
-    let mut pair = Pair::start(ns.control_plane(), &flags, ns.dir()).await.unwrap_or_else(|e| panic!("{e}"));
-    let outcome = match pair.compare_stable(|labels| cluster.owns(labels), COMPARE).await {
-        Ok(o) => o,
-        Err(e) => panic!("{e}\n{}", pair.log_tails(40)),
-    };
-    let report = outcome.report();
-    assert!(
-        outcome.is_equal(),
-        "upstream and ours differ on a stable state (flags {flags:?}):\n{report}\n{}",
-        pair.log_tails(20)
-    );
-    eprintln!("side-by-side: {report}");
+    let full = full_coverage_flags(&cluster.namespaces()).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = compare_with(ns, cluster, "every family", &full).await;
     for (family, n) in outcome.per_family() {
         eprintln!("  {n:5}  {family}");
     }
     assert_every_resource_covered(&outcome.per_family());
+    for (what, flags) in selective_flags(cluster) {
+        compare_with(ns, cluster, what, &flags).await;
+    }
+}
+
+/// Starts both exporters with `flags`, compares them on a stable state and fails with a readable
+/// difference unless they agree.
+async fn compare_with(ns: &TestNs, cluster: &VariedCluster, what: &str, flags: &[String]) -> Outcome {
+    let mut pair = Pair::start(ns.control_plane(), flags, ns.dir()).await.unwrap_or_else(|e| panic!("{e}"));
+    let outcome = match pair.compare_stable(|labels| cluster.owns(labels), COMPARE).await {
+        Ok(o) => o,
+        Err(e) => panic!("{what}: {e}\n{}", pair.log_tails(40)),
+    };
+    let report = outcome.report();
+    assert!(
+        outcome.is_equal(),
+        "{what}: upstream and ours differ on a stable state (flags {flags:?}):\n{report}\n{}",
+        pair.log_tails(20)
+    );
+    eprintln!("side-by-side ({what}): {report}");
+    outcome
+}
+
+/// Flag sets that select: family deny- and allowlists (regexes), label and annotation allowlists
+/// with exact keys and partial wildcards per resource, a namespace denylist instead of a list
+/// (every namespace watched; the comparison still keeps this cluster's series only).
+fn selective_flags(cluster: &VariedCluster) -> Vec<(&'static str, Vec<String>)> {
+    let resources =
+        format!("--resources={}", exporter_resources().unwrap_or_else(|e| panic!("{e}")).join(","));
+    let namespaces = format!("--namespaces={}", cluster.namespaces().join(","));
+    vec![
+        (
+            "denylist and per-resource allowlists",
+            vec![
+                resources.clone(),
+                namespaces,
+                "--metric-denylist=kube_.*_created,kube_pod_container_status_.*,kube_node_status_.+".into(),
+                "--metric-labels-allowlist=pods=[app,app.kubernetes.io/name],configmaps=[a.b,x_*,MixedCase],\
+                 nodes=[topology.kubernetes.io/zone],jobs=[*]"
+                    .into(),
+                "--metric-annotations-allowlist=configmaps=[statefleet.io/*],nodes=[statefleet.io/rack]".into(),
+            ],
+        ),
+        (
+            "allowlist, opt-in by regex, namespace denylist",
+            vec![
+                resources,
+                "--namespaces-denylist=kube-system,default".into(),
+                "--metric-allowlist=kube_pod_.*,kube_node_info,kube_configmap_labels,kube_persistentvolume_.*".into(),
+                "--metric-opt-in-list=kube_pod_node.*".into(),
+                "--metric-labels-allowlist=*=[app]".into(),
+            ],
+        ),
+    ]
 }
 
 /// Every resource the exporter serves must have produced series, or the comparison proves
