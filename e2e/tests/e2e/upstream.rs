@@ -11,12 +11,20 @@
 use futures::FutureExt;
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
-    batch::v1::Job,
-    core::v1::{Namespace, PersistentVolumeClaim, Pod, ReplicationController},
+    autoscaling::v2::HorizontalPodAutoscaler,
+    batch::v1::{CronJob, Job},
+    core::v1::{
+        ConfigMap, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController,
+        Secret,
+    },
 };
-use kube::Api;
+use kube::{
+    Api,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use serde_json::json;
 use statefleet_e2e::{
-    Poll, TestNs,
+    KubeContext, Poll, TestNs,
     side_by_side::{Outcome, Pair, exporter_resources, full_coverage_flags},
     varied::VariedCluster,
     wait_for, with_temp_ns,
@@ -57,20 +65,153 @@ async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     wait_settled(ns).await;
     wait_namespaces_conditioned(ns, cluster).await;
     let full = full_coverage_flags(&cluster.namespaces()).unwrap_or_else(|e| panic!("{e}"));
-    let outcome = compare_with(ns, cluster, "every family", &full).await;
+    let mut pair = start_pair(ns, &full).await;
+    let outcome = compare_pair(&mut pair, cluster, "every family", &full).await;
     for (family, n) in outcome.per_family() {
         eprintln!("  {n:5}  {family}");
     }
     assert_every_resource_covered(&outcome.per_family());
+    churn(ns, cluster).await;
+    // Both must agree in every round; the changes may take a moment to show in both.
+    let deadline = Instant::now() + COMPARE;
+    loop {
+        let after = compare_pair(&mut pair, cluster, "every family, after updates and deletes", &full).await;
+        let unseen = churn_unseen(&after, cluster);
+        if unseen.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the comparison after the changes does not show: {unseen:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(pair);
     for (what, flags) in selective_flags(cluster) {
-        compare_with(ns, cluster, what, &flags).await;
+        let mut pair = start_pair(ns, &flags).await;
+        compare_pair(&mut pair, cluster, what, &flags).await;
     }
 }
 
-/// Starts both exporters with `flags`, compares them on a stable state and fails with a readable
-/// difference unless they agree.
-async fn compare_with(ns: &TestNs, cluster: &VariedCluster, what: &str, flags: &[String]) -> Outcome {
-    let mut pair = Pair::start(ns.control_plane(), flags, ns.dir()).await.unwrap_or_else(|e| panic!("{e}"));
+async fn start_pair(ns: &TestNs, flags: &[String]) -> Pair {
+    Pair::start(ns.control_plane(), flags, ns.dir()).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Changes through the watch path: labels and annotations changed and removed, statuses moved on
+/// (a restart, a node going NotReady, an HPA decision), a scale-up, a suspend, deletes of a
+/// namespaced and a cluster-scoped object. Returns once the API shows the scale-up done.
+async fn churn(ns: &TestNs, cluster: &VariedCluster) {
+    let merge = |v: serde_json::Value| Patch::Merge(v);
+    let pp = PatchParams::default();
+    ns.api::<ConfigMap>()
+        .patch(
+            "settings",
+            &pp,
+            &merge(json!({"metadata": {
+                "labels": {"tier": "front", "app.kubernetes.io/name": null},
+                "annotations": {"statefleet.io/reloaded-at": null, "statefleet.io/new": "yes"},
+            }})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("churn: relabel configmap settings: {e}"));
+    ns.api::<Secret>()
+        .delete("login", &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("churn: delete secret login: {e}"));
+    let pod = ns
+        .api::<Pod>()
+        .get("running-restarts")
+        .await
+        .unwrap_or_else(|e| panic!("churn: get pod running-restarts: {e}"));
+    let mut statuses = pod.status.and_then(|s| s.container_statuses).unwrap_or_default();
+    for c in statuses.iter_mut().filter(|c| c.name == "sidecar") {
+        c.restart_count += 1;
+        c.state = Some(
+            serde_json::from_value(json!({"waiting": {"reason": "CreateContainerConfigError"}}))
+                .expect("state"),
+        );
+    }
+    ns.api::<Pod>()
+        .patch_status("running-restarts", &pp, &merge(json!({"status": {"containerStatuses": statuses}})))
+        .await
+        .unwrap_or_else(|e| panic!("churn: restart a container: {e}"));
+    let nodes: Api<Node> = Api::all(ns.client());
+    let node_a = format!("{}node-a", cluster.prefix());
+    let node = nodes.get(&node_a).await.unwrap_or_else(|e| panic!("churn: get node a: {e}"));
+    let mut conditions = node.status.and_then(|s| s.conditions).unwrap_or_default();
+    for c in conditions.iter_mut().filter(|c| c.type_ == "Ready") {
+        c.status = "False".into();
+        c.reason = Some("KubeletNotReady".into());
+    }
+    nodes
+        .patch_status(&node_a, &pp, &merge(json!({"status": {"conditions": conditions}})))
+        .await
+        .unwrap_or_else(|e| panic!("churn: node a NotReady: {e}"));
+    let pvs: Api<PersistentVolume> = Api::all(ns.client());
+    pvs.delete(&format!("{}pv-free", cluster.prefix()), &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("churn: delete pv-free: {e}"));
+    ns.api::<HorizontalPodAutoscaler>()
+        .patch_status("api", &pp, &merge(json!({"status": {"desiredReplicas": 5}})))
+        .await
+        .unwrap_or_else(|e| panic!("churn: HPA api decides 5: {e}"));
+    ns.api::<CronJob>()
+        .patch("yearly", &pp, &merge(json!({"spec": {"suspend": true}})))
+        .await
+        .unwrap_or_else(|e| panic!("churn: suspend yearly: {e}"));
+    ns.api::<Deployment>()
+        .patch("web", &pp, &merge(json!({"spec": {"replicas": 3}})))
+        .await
+        .unwrap_or_else(|e| panic!("churn: scale web to 3: {e}"));
+    ns.wait_object::<Deployment>("web", "3 available replicas", SETTLE, |d| {
+        d.status.as_ref().and_then(|s| s.available_replicas) == Some(3)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The changes of [`churn`] the compared state does not show yet (a comparison before they
+/// arrive would only show that both exporters lag alike).
+fn churn_unseen(outcome: &Outcome, cluster: &VariedCluster) -> Vec<&'static str> {
+    let value = |name: &str, label: &str, object: &str| {
+        outcome
+            .upstream
+            .iter()
+            .find(|(k, _)| k.name == name && k.labels.get(label).is_some_and(|v| v == object))
+            .map(|(_, v)| *v)
+    };
+    let node_a = format!("{}node-a", cluster.prefix());
+    let checks = [
+        (
+            "web has 3 available replicas",
+            value("kube_deployment_status_replicas_available", "deployment", "web") == Some(3.0),
+        ),
+        ("secret login is gone", value("kube_secret_info", "secret", "login").is_none()),
+        (
+            "pv-free is gone",
+            value("kube_persistentvolume_info", "persistentvolume", &format!("{}pv-free", cluster.prefix()))
+                .is_none(),
+        ),
+        ("yearly is suspended", value("kube_cronjob_spec_suspend", "cronjob", "yearly") == Some(1.0)),
+        (
+            "HPA api desires 5",
+            value("kube_horizontalpodautoscaler_status_desired_replicas", "horizontalpodautoscaler", "api")
+                == Some(5.0),
+        ),
+        (
+            "node a is NotReady",
+            outcome.upstream.iter().any(|(k, v)| {
+                k.name == "kube_node_status_condition"
+                    && k.labels.get("node") == Some(&node_a)
+                    && k.labels.get("condition").is_some_and(|c| c == "Ready")
+                    && k.labels.get("status").is_some_and(|s| s == "false")
+                    && *v == 1.0
+            }),
+        ),
+    ];
+    checks.iter().filter(|(_, ok)| !ok).map(|(what, _)| *what).collect()
+}
+
+/// Compares the two exporters of `pair` (started with `flags`) on a stable state and fails with
+/// a readable difference unless they agree.
+async fn compare_pair(pair: &mut Pair, cluster: &VariedCluster, what: &str, flags: &[String]) -> Outcome {
     let outcome = match pair.compare_stable(|labels| cluster.owns(labels), COMPARE).await {
         Ok(o) => o,
         Err(e) => panic!("{what}: {e}\n{}", pair.log_tails(40)),
@@ -210,10 +351,7 @@ async fn wait_namespaces_conditioned(ns: &TestNs, cluster: &VariedCluster) {
             || {
                 let name = name.clone();
                 async move {
-                    let got = api.get(&name).await.map_err(|e| statefleet_e2e::Error::Kube {
-                        what: format!("get namespace {name}"),
-                        source: e,
-                    })?;
+                    let got = api.get(&name).await.kube(|| format!("get namespace {name}"))?;
                     let conditions = got.status.and_then(|s| s.conditions).unwrap_or_default();
                     Ok(if conditions.is_empty() {
                         Poll::Pending("no conditions".into())
