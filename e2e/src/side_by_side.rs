@@ -32,6 +32,22 @@ pub const STABLE_ROUNDS: usize = 3;
 /// exporters get them through `--metric-opt-in-list`.
 pub const OPT_IN_FAMILIES: &[&str] = &["kube_persistentvolume_csi_attributes", "kube_pod_nodeselectors"];
 
+/// The namespaces the control plane makes for itself; no test creates objects in them.
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Whether a series belongs to an object the control plane made for itself (bootstrap RBAC,
+/// the system namespaces and what they hold, the registered nodes `nodes`): real-world shapes
+/// the same in every run, which no test changes.
+pub fn control_plane_owns(labels: &Labels, nodes: &[String]) -> bool {
+    let bootstrap_rbac = |v: &String| {
+        v.starts_with("system:") || matches!(v.as_str(), "admin" | "edit" | "view" | "cluster-admin")
+    };
+    labels.get("namespace").is_some_and(|n| SYSTEM_NAMESPACES.contains(&n.as_str()))
+        || labels.get("clusterrole").is_some_and(bootstrap_rbac)
+        || labels.get("clusterrolebinding").is_some_and(bootstrap_rbac)
+        || labels.get("node").is_some_and(|n| nodes.contains(n))
+}
+
 /// Series and their values, after filtering.
 pub type Series = BTreeMap<SeriesKey, f64>;
 
@@ -83,13 +99,28 @@ impl Pair {
     /// Starts upstream (`kube-state-metrics` in the cluster binary directory) and ours
     /// ([`process::exporter_bin`]) against `cp` with `flags`; logs go to `logs`.
     pub async fn start(cp: &ControlPlane, flags: &[String], logs: &Path) -> Result<Self> {
+        Self::start_sharded(cp, None, flags, &[], logs).await
+    }
+
+    /// [`Self::start`] as shard `shard.0` of `shard.1` (`--shard`, `--total-shards`) when given,
+    /// with `ours_only` appended to our flags: statefleet-only flags such as `--shard-hash=jump`
+    /// (upstream's assignment, ours is MD5 by default) that upstream would reject.
+    pub async fn start_sharded(
+        cp: &ControlPlane,
+        shard: Option<(u32, u32)>,
+        flags: &[String],
+        ours_only: &[String],
+        logs: &Path,
+    ) -> Result<Self> {
         let bins = Binaries {
             upstream: process::cluster_bin("kube-state-metrics")?,
             ours: process::exporter_bin()?,
         };
         let server = cp.server_url();
-        let start = |which| Target::start(which, &bins, cp.kubeconfig(), &server, None, flags, logs);
-        let (upstream, ours) = tokio::try_join!(start(Impl::Upstream), start(Impl::Ours))?;
+        let ours_flags: Vec<String> = flags.iter().chain(ours_only).cloned().collect();
+        let start = |which, flags| Target::start(which, &bins, cp.kubeconfig(), &server, shard, flags, logs);
+        let (upstream, ours) =
+            tokio::try_join!(start(Impl::Upstream, flags), start(Impl::Ours, &ours_flags))?;
         Ok(Self { upstream, ours })
     }
 

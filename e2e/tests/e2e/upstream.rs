@@ -25,7 +25,10 @@ use kube::{
 use serde_json::json;
 use statefleet_e2e::{
     KubeContext, Poll, TestNs,
-    side_by_side::{Outcome, Pair, exporter_resources, full_coverage_flags},
+    expo::Labels,
+    side_by_side::{
+        Outcome, Pair, SYSTEM_NAMESPACES, control_plane_owns, exporter_resources, full_coverage_flags,
+    },
     varied::VariedCluster,
     wait_for, with_temp_ns,
 };
@@ -64,9 +67,11 @@ async fn side_by_side_varied_cluster_matches_upstream() {
 async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     wait_settled(ns).await;
     wait_namespaces_conditioned(ns, cluster).await;
-    let full = full_coverage_flags(&cluster.namespaces()).unwrap_or_else(|e| panic!("{e}"));
+    let mut namespaces = cluster.namespaces();
+    namespaces.extend(SYSTEM_NAMESPACES.iter().map(|n| n.to_string()));
+    let full = full_coverage_flags(&namespaces).unwrap_or_else(|e| panic!("{e}"));
     let mut pair = start_pair(ns, &full).await;
-    let outcome = compare_pair(&mut pair, cluster, "every family", &full).await;
+    let outcome = compare_pair(&mut pair, ns, cluster, "every family", &full).await;
     for (family, n) in outcome.per_family() {
         eprintln!("  {n:5}  {family}");
     }
@@ -75,7 +80,8 @@ async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     // Both must agree in every round; the changes may take a moment to show in both.
     let deadline = Instant::now() + COMPARE;
     loop {
-        let after = compare_pair(&mut pair, cluster, "every family, after updates and deletes", &full).await;
+        let after =
+            compare_pair(&mut pair, ns, cluster, "every family, after updates and deletes", &full).await;
         let unseen = churn_unseen(&after, cluster);
         if unseen.is_empty() {
             break;
@@ -86,7 +92,23 @@ async fn compare(ns: &TestNs, cluster: &VariedCluster) {
     drop(pair);
     for (what, flags) in selective_flags(cluster) {
         let mut pair = start_pair(ns, &flags).await;
-        compare_pair(&mut pair, cluster, what, &flags).await;
+        compare_pair(&mut pair, ns, cluster, what, &flags).await;
+    }
+    compare_shards(ns, cluster, &full).await;
+}
+
+/// Each of 2 shards: upstream's `--shard=i --total-shards=2` against ours with the same flags
+/// and `--shard-hash=jump` (upstream's assignment; ours defaults to MD5, see
+/// docs/compatibility.md). Both shards must hold series, so the assignment was exercised.
+async fn compare_shards(ns: &TestNs, cluster: &VariedCluster, flags: &[String]) {
+    let ours_only = ["--shard-hash=jump".to_string()];
+    for i in 0..2 {
+        let what = format!("every family, shard {i} of 2");
+        let mut pair = Pair::start_sharded(ns.control_plane(), Some((i, 2)), flags, &ours_only, ns.dir())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let outcome = compare_pair(&mut pair, ns, cluster, &what, flags).await;
+        assert!(outcome.upstream.len() > 100, "{what}: only {} series", outcome.upstream.len());
     }
 }
 
@@ -211,8 +233,16 @@ fn churn_unseen(outcome: &Outcome, cluster: &VariedCluster) -> Vec<&'static str>
 
 /// Compares the two exporters of `pair` (started with `flags`) on a stable state and fails with
 /// a readable difference unless they agree.
-async fn compare_pair(pair: &mut Pair, cluster: &VariedCluster, what: &str, flags: &[String]) -> Outcome {
-    let outcome = match pair.compare_stable(|labels| cluster.owns(labels), COMPARE).await {
+async fn compare_pair(
+    pair: &mut Pair,
+    ns: &TestNs,
+    cluster: &VariedCluster,
+    what: &str,
+    flags: &[String],
+) -> Outcome {
+    let nodes = ns.control_plane().nodes();
+    let keep = |labels: &Labels| cluster.owns(labels) || control_plane_owns(labels, nodes);
+    let outcome = match pair.compare_stable(keep, COMPARE).await {
         Ok(o) => o,
         Err(e) => panic!("{what}: {e}\n{}", pair.log_tails(40)),
     };
