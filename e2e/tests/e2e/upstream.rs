@@ -1,12 +1,14 @@
 //! Side by side with upstream: kube-state-metrics v2.20.0 and statefleet-exporter, started with
-//! the same flags (every resource, every opt-in family, every label and annotation) on the same
-//! control plane loaded with a varied cluster (`e2e/fixtures/varied-cluster.yaml`), must serve
-//! the same series with the same values. Every difference upstream has on purpose is listed in
-//! docs/compatibility.md; this test has no allowance for any of them, since none shows on this
-//! cluster.
+//! the same flags on the same control plane loaded with a varied cluster
+//! (`e2e/fixtures/varied-cluster.yaml`), must serve the same series with the same values and
+//! declare the same families with the same TYPE. Rounds: every resource, opt-in family, label
+//! and annotation; the same again after updates and deletes; selective flags; each of 2 shards.
+//! Every difference upstream has on purpose is listed in docs/compatibility.md; this test has no
+//! allowance for any of them, since none shows on this cluster.
 //!
-//! Only this cluster's series are compared: those of the test namespace and of the cluster-scoped
-//! objects named `sbs-<id>-...`; other tests create nodes, namespaces and cluster roles meanwhile.
+//! Only this cluster's series are compared (those of the test's namespaces and of the
+//! cluster-scoped objects named `sbs-<id>-...`) and those of the control plane's own objects;
+//! other tests create nodes, namespaces and cluster roles meanwhile.
 
 use futures::FutureExt;
 use k8s_openapi::api::{
