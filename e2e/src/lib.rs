@@ -11,6 +11,9 @@
 //!  Exporter::start(..) --scrape()--> expo::parse --> expo::diff / expo::lint / shards::check_union
 //!  render_objects(..)  (statefleet-exporter render over objects fetched from the API)
 //!
+//!  VariedCluster::create(ns)   every resource in many states (e2e/fixtures/varied-cluster.yaml)
+//!  side_by_side::Pair::start   upstream kube-state-metrics + ours, same flags; compare_stable()
+//!
 //!  ns.start_kubelet()          stand-in kubelet: bound pods look Running/Ready (no process)
 //!  ProcessKubelet::start(..)   pods of our own programs (statefleet-exporter) run as local
 //!                              processes: downward-API env, $(VAR) args, loopback ports,
@@ -49,6 +52,8 @@ pub mod process;
 pub mod prometheus;
 pub mod resources;
 pub mod shards;
+pub mod side_by_side;
+pub mod varied;
 
 pub use control_plane::ControlPlane;
 pub use exporter::Exporter;

@@ -304,7 +304,7 @@ fn stop_all(targets: Vec<Target>) {
 
 impl Bench {
     async fn start(&self, which: Impl, shard: Option<(u32, u32)>) -> Result<Target> {
-        Target::start(which, &self.cfg.bins, &self.kubeconfig, &self.server, shard, &self.logs).await
+        Target::start(which, &self.cfg.bins, &self.kubeconfig, &self.server, shard, &[], &self.logs).await
     }
 
     /// Start-to-served of a group of targets whose series together must cover every object

@@ -73,14 +73,16 @@ pub struct Target {
 
 impl Target {
     /// Starts `which` against the API server at `server` (of `kubeconfig`), through a counting
-    /// proxy of its own, with default resources, gzip allowed, and `--shard`/`--total-shards`
-    /// when `shard` is given; logs go to `logs`.
+    /// proxy of its own, with gzip allowed, `--shard`/`--total-shards` when `shard` is given and
+    /// `extra` flags (none: default resources); logs go to `logs`. The flags are the same for
+    /// both implementations, which is what makes their outputs comparable.
     pub async fn start(
         which: Impl,
         bins: &Binaries,
         kubeconfig: &Path,
         server: &str,
         shard: Option<(u32, u32)>,
+        extra: &[String],
         logs: &Path,
     ) -> Result<Self> {
         let bin = bins.of(which);
@@ -106,6 +108,7 @@ impl Target {
             }
             None => which.name().to_string(),
         };
+        args.extend(extra.iter().cloned());
         let log = logs.join(format!("{}-{}.log", label.replace([' ', '/'], "-"), random_hex(3)));
         let started = Instant::now();
         let mut proc = Supervised::spawn(&label, bin, &args, &log, Stop::Term, &[])?;

@@ -12,4 +12,5 @@ mod kubelet;
 mod operator;
 mod sharding;
 mod smoke;
+mod upstream;
 mod watch;
