@@ -35,6 +35,7 @@
 use crate::{
     ControlPlane, Error, Poll, Result,
     control_plane::ClusterAccess,
+    expo::{self, Exposition},
     http, process,
     process::{Stop, Supervised},
     rfc3339_now, wait_for,
@@ -212,6 +213,57 @@ impl LocalPod {
     pub fn log_tail(&self, lines: usize) -> String {
         process::tail(&self.log, lines)
     }
+
+    /// An exporter pod's `/metrics`, parsed; panics on structural problems (see
+    /// [`crate::checks::assert_lint_clean`]).
+    pub async fn scrape_exporter(&self) -> Result<Exposition> {
+        let text = self.scrape(EXPORTER_METRICS_PORT).await?;
+        crate::checks::assert_lint_clean(&format!("pod {}", self.name), &text);
+        expo::parse(&text).map_err(|e| Error::Parse {
+            what: format!("the scrape of pod {}", self.name),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The shard an exporter pod reports on its telemetry port.
+    pub async fn exporter_shard(&self) -> Result<ExporterShard> {
+        let addr = self.addr(EXPORTER_TELEMETRY_PORT).ok_or_else(|| Error::Process {
+            what: format!("read the telemetry of pod {}", self.name),
+            detail: "the telemetry port is not mapped".into(),
+        })?;
+        let text = http::get(addr, "/metrics").await?.text();
+        let t = expo::parse(&text)
+            .map_err(|e| Error::Parse { what: format!("telemetry of {}", self.name), detail: e.to_string() })?;
+        let ordinals = t
+            .samples
+            .iter()
+            .filter(|s| s.name == "kube_state_metrics_shard_ordinal")
+            .map(|s| (s.labels.get("shard_ordinal").cloned().unwrap_or_default(), s.value))
+            .collect();
+        Ok(ExporterShard { total: t.value("kube_state_metrics_total_shards", &[]), ordinals })
+    }
+}
+
+/// What an exporter's telemetry says about its shard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExporterShard {
+    /// `kube_state_metrics_total_shards`.
+    pub total: Option<f64>,
+    /// `kube_state_metrics_shard_ordinal` samples: the `shard_ordinal` label and the value.
+    pub ordinals: Vec<(String, f64)>,
+}
+
+impl ExporterShard {
+    /// Whether the exporter reports exactly shard `ordinal` of `total`.
+    pub fn is(&self, ordinal: usize, total: usize) -> bool {
+        self.total == Some(total as f64) && self.ordinals == [(ordinal.to_string(), ordinal as f64)]
+    }
+}
+
+/// Scrapes exporter pods at once (see [`LocalPod::scrape_exporter`]), named by pod.
+pub async fn scrape_exporters(pods: &[LocalPod]) -> Result<Vec<(String, Exposition)>> {
+    let scrapes = futures::future::try_join_all(pods.iter().map(LocalPod::scrape_exporter)).await?;
+    Ok(pods.iter().map(|p| p.name.clone()).zip(scrapes).collect())
 }
 
 /// One pod's process and what was reported about it.

@@ -118,7 +118,12 @@ async fn alerts_stay_quiet_on_a_healthy_fleet_and_fire_for_real_faults() {
         let kubelet =
             ProcessKubelet::start(ns.control_plane(), config).await.expect("process kubelet starts");
 
-        let base = vec!["--resources=configmaps,deployments".to_string(), format!("--namespaces={}", ns.name())];
+        // Gzip on: Prometheus asks for it, so the rules below also prove it reads our gzip bodies.
+        let base = vec![
+            "--resources=configmaps,deployments".to_string(),
+            format!("--namespaces={}", ns.name()),
+            "--enable-gzip-encoding".to_string(),
+        ];
         let mut args = base.clone();
         args.extend(["--pod=$(POD_NAME)".to_string(), "--pod-namespace=$(POD_NAMESPACE)".to_string()]);
         // Parallel: the 3 pods start at once instead of one after the other.

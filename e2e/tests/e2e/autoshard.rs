@@ -20,7 +20,7 @@ use statefleet_e2e::{
         EXPORTER_SERVICE_ACCOUNT, make_daemonset, make_deployment, make_exporter_daemonset,
         make_exporter_deployment, make_exporter_statefulset, make_pod, make_statefulset,
     },
-    kubelet::{EXPORTER_METRICS_PORT, EXPORTER_TELEMETRY_PORT, LocalPod},
+    kubelet::{LocalPod, scrape_exporters},
     namespace::KUBELET_IGNORE_LABEL,
     resources::{self, resources_flag},
     shards::{ShardHash, check_assignment, check_union, objects},
@@ -32,38 +32,6 @@ use std::{collections::BTreeMap, time::Duration};
 const CONVERGE_LIMIT: Duration = Duration::from_secs(60);
 /// How long the StatefulSet may take to roll out its exporter pods one by one.
 const ROLLOUT_LIMIT: Duration = Duration::from_secs(90);
-
-/// Scrapes (concurrently) the main port of every pod, lints and parses each.
-async fn scrape_pods(pods: &[LocalPod]) -> Result<Vec<(String, Exposition)>> {
-    let texts = try_join_all(pods.iter().map(|p| p.scrape(EXPORTER_METRICS_PORT))).await?;
-    pods.iter()
-        .zip(texts)
-        .map(|(p, text)| {
-            assert_lint_clean(&format!("pod {}", p.name), &text);
-            let parsed = expo::parse(&text).map_err(|e| Error::Parse {
-                what: format!("the scrape of pod {}", p.name),
-                detail: e.to_string(),
-            })?;
-            Ok((p.name.clone(), parsed))
-        })
-        .collect()
-}
-
-/// Shard and total a pod's telemetry reports.
-async fn shard_of(pod: &LocalPod) -> Result<(Option<f64>, Vec<String>)> {
-    let addr = pod.addr(EXPORTER_TELEMETRY_PORT).expect("telemetry port mapped");
-    let text = statefleet_e2e::http::get(addr, "/metrics").await?.text();
-    let t = expo::parse(&text)
-        .map_err(|e| Error::Parse { what: format!("telemetry of {}", pod.name), detail: e.to_string() })?;
-    let total = t.value("kube_state_metrics_total_shards", &[]);
-    let ordinals = t
-        .samples
-        .iter()
-        .filter(|s| s.name == "kube_state_metrics_shard_ordinal")
-        .map(|s| format!("{}={}", s.labels.get("shard_ordinal").cloned().unwrap_or_default(), s.value))
-        .collect();
-    Ok((total, ordinals))
-}
 
 /// Waits until the StatefulSet's exporter pods `ksm-0..n` report `n` shards, are pairwise
 /// disjoint, their union is exactly the unsharded output, and each object sits on the shard md5
@@ -87,17 +55,13 @@ async fn wait_partition(ns: &TestNs, kubelet: &ProcessKubelet, unsharded: &Expor
                 })
                 .collect::<Result<_>>()?;
             for (i, pod) in pods.iter().enumerate() {
-                let (total, ordinals) = shard_of(pod).await?;
-                let want = vec![format!("{i}={i}")];
-                if total != Some(n as f64) || ordinals != want {
-                    return Ok(Poll::Pending(format!(
-                        "{}: total_shards {total:?}, shard_ordinal {ordinals:?}",
-                        pod.name
-                    )));
+                let shard = pod.exporter_shard().await?;
+                if !shard.is(i, n) {
+                    return Ok(Poll::Pending(format!("{}: {shard:?}", pod.name)));
                 }
             }
             let before = resources::fetch_list(&ns.client(), &kinds, ns.name()).await?;
-            let (whole, parts) = tokio::join!(unsharded.scrape(), scrape_pods(&pods));
+            let (whole, parts) = tokio::join!(unsharded.scrape(), scrape_exporters(&pods));
             let after = resources::fetch_list(&ns.client(), &kinds, ns.name()).await?;
             let (whole, parts) = (whole?, parts?);
             assert_lint_clean(unsharded.label(), &whole);
@@ -323,7 +287,7 @@ async fn per_node_exporters_and_the_unscheduled_tracker_cover_every_pod_once() {
             CONVERGE_LIMIT,
             Duration::from_millis(300),
             || async {
-                let (whole, parts) = tokio::join!(unsharded.scrape_parsed(), scrape_pods(&exporters));
+                let (whole, parts) = tokio::join!(unsharded.scrape_parsed(), scrape_exporters(&exporters));
                 let (whole, parts) = (whole?, parts?);
                 Ok(match check_union(&whole, &parts) {
                     Ok(()) => Poll::Ready((whole, parts)),

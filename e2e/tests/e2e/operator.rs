@@ -21,7 +21,7 @@ use statefleet_e2e::{
     Error, Exporter, KubeletConfig, Poll, ProcessKubelet, Result, TestNs,
     expo::{self, Exposition},
     fixtures::{make_daemonset, make_deployment, make_statefulset},
-    kubelet::{EXPORTER_METRICS_PORT, EXPORTER_TELEMETRY_PORT, LocalPod},
+    kubelet::{LocalPod, scrape_exporters},
     operator::{
         self, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, Operator, cluster_scoped_name, install_crds,
         ksm_api,
@@ -133,31 +133,6 @@ async fn reference_args(ns: &TestNs, sts: &str) -> Vec<String> {
         .collect()
 }
 
-/// Scrapes (concurrently) the main port of every pod and parses each.
-async fn scrape_pods(pods: &[LocalPod]) -> Result<Vec<(String, Exposition)>> {
-    let texts = try_join_all(pods.iter().map(|p| p.scrape(EXPORTER_METRICS_PORT))).await?;
-    pods.iter()
-        .zip(texts)
-        .map(|(p, text)| {
-            let parsed = expo::parse(&text).map_err(|e| Error::Parse {
-                what: format!("the scrape of pod {}", p.name),
-                detail: e.to_string(),
-            })?;
-            Ok((p.name.clone(), parsed))
-        })
-        .collect()
-}
-
-/// `kube_state_metrics_total_shards` and the ordinal a pod's telemetry reports.
-async fn shard_of(pod: &LocalPod) -> Result<(Option<f64>, Option<f64>)> {
-    let addr = pod.addr(EXPORTER_TELEMETRY_PORT).expect("telemetry port mapped");
-    let text = statefleet_e2e::http::get(addr, "/metrics").await?.text();
-    let t = expo::parse(&text)
-        .map_err(|e| Error::Parse { what: format!("telemetry of {}", pod.name), detail: e.to_string() })?;
-    let ordinal = t.samples.iter().find(|s| s.name == "kube_state_metrics_shard_ordinal").map(|s| s.value);
-    Ok((t.value("kube_state_metrics_total_shards", &[]), ordinal))
-}
-
 /// Waits until the fleet's StatefulSet pods `<name>-0..n` (plus `extra` pods, e.g. per-node
 /// exporters) report `n` shards and together partition `unsharded`'s output. With `assign_in`,
 /// also checks each object of that namespace sits on the md5 shard of its UID.
@@ -190,19 +165,16 @@ async fn wait_partition(
                 return Ok(Poll::Pending(format!("the kubelet runs {running:?}")));
             }
             for (i, pod) in pods.iter().take(n).enumerate() {
-                let (total, ordinal) = shard_of(pod).await?;
-                if total != Some(n as f64) || ordinal != Some(i as f64) {
-                    return Ok(Poll::Pending(format!(
-                        "{}: total_shards {total:?}, shard_ordinal {ordinal:?}",
-                        pod.name
-                    )));
+                let shard = pod.exporter_shard().await?;
+                if !shard.is(i, n) {
+                    return Ok(Poll::Pending(format!("{}: {shard:?}", pod.name)));
                 }
             }
             let before = match assign_in {
                 Some(ns) => Some(resources::fetch_list(&ns.client(), &kinds, ns.name()).await?),
                 None => None,
             };
-            let (whole, parts) = tokio::join!(unsharded.scrape_parsed(), scrape_pods(&pods));
+            let (whole, parts) = tokio::join!(unsharded.scrape_parsed(), scrape_exporters(&pods));
             let (whole, parts) = (whole?, parts?);
             if let Err(report) = check_union(&whole, &parts) {
                 return Ok(Poll::Pending(report.to_string()));
