@@ -232,8 +232,10 @@ impl LocalPod {
             detail: "the telemetry port is not mapped".into(),
         })?;
         let text = http::get(addr, "/metrics").await?.text();
-        let t = expo::parse(&text)
-            .map_err(|e| Error::Parse { what: format!("telemetry of {}", self.name), detail: e.to_string() })?;
+        let t = expo::parse(&text).map_err(|e| Error::Parse {
+            what: format!("telemetry of {}", self.name),
+            detail: e.to_string(),
+        })?;
         let ordinals = t
             .samples
             .iter()

@@ -2,7 +2,6 @@
 //! unsharded output and follows scaling without restarts, and per-node DaemonSet exporters plus
 //! one `--track-unscheduled-pods` exporter cover every pod exactly once.
 
-use futures::future::try_join_all;
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, Deployment, StatefulSet},
     core::v1::Pod,
@@ -15,7 +14,7 @@ use serde_json::json;
 use statefleet_e2e::{
     Error, Exporter, KubeletConfig, Poll, ProcessKubelet, Result, TestNs,
     checks::{assert_lint_clean, wait_scrape_matches_render},
-    expo::{self, Exposition},
+    expo,
     fixtures::{
         EXPORTER_SERVICE_ACCOUNT, make_daemonset, make_deployment, make_exporter_daemonset,
         make_exporter_deployment, make_exporter_statefulset, make_pod, make_statefulset,

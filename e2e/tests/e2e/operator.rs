@@ -19,9 +19,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use statefleet_e2e::{
     Error, Exporter, KubeletConfig, Poll, ProcessKubelet, Result, TestNs,
-    expo::{self, Exposition},
+    expo::Exposition,
     fixtures::{make_daemonset, make_deployment, make_statefulset},
-    kubelet::{LocalPod, scrape_exporters},
+    kubelet::{EXPORTER_METRICS_PORT, LocalPod, scrape_exporters},
     operator::{
         self, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, Operator, cluster_scoped_name, install_crds,
         ksm_api,
