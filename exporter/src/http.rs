@@ -6,8 +6,9 @@
 //! lock that a watcher needs and never block each other.
 
 use crate::{
+    parallel,
     runtime::Current,
-    store::{Rendered, ResourceStore},
+    store::{Piece, Rendered, ResourceStore},
     telemetry::{HandlerLabels, Metrics, ResourceLabels, encode_registry},
     watch,
 };
@@ -21,7 +22,7 @@ use axum::{
 };
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
-use std::{convert::Infallible, io::Write, sync::Arc, time::Instant};
+use std::{convert::Infallible, sync::Arc, time::Instant};
 
 /// Content type of the main `/metrics`.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -226,19 +227,38 @@ async fn serve_metrics(
         .get_or_create(&HandlerLabels { handler: "metrics".into(), method: method.as_str().to_lowercase() })
         .clone();
     tokio::task::spawn_blocking(move || {
-        let mut sink = ChunkSink { tx, buf: Vec::with_capacity(CHUNK) };
-        let written = if gzip {
-            crate::gzip::compress(&mut sink, crate::gzip::default_workers(), |w| {
-                write_snapshot(&snapshot, w);
-                if eof {
-                    w.write_all(b"# EOF\n")?;
-                }
-                Ok(())
+        let mut jobs: Vec<Job> = snapshot
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (store, objects))| {
+                store
+                    .pieces(objects.len(), parallel::PIECE_OBJECTS)
+                    .into_iter()
+                    .map(move |p| Job::Piece(i, p))
             })
-        } else {
-            write_snapshot(&snapshot, &mut sink);
-            if eof { sink.write_all(b"# EOF\n") } else { Ok(()) }
+            .collect();
+        if eof {
+            jobs.push(Job::Eof);
+        }
+        if gzip && jobs.is_empty() {
+            // An empty body is not gzip: send one empty member.
+            jobs.push(Job::Empty);
+        }
+        let work = |job: &Job| -> std::io::Result<Vec<u8>> {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            match job {
+                Job::Piece(i, piece) => {
+                    let (store, objects) = &snapshot[*i];
+                    store.write_piece(piece, objects, &mut buf);
+                }
+                Job::Eof => buf.extend_from_slice(b"# EOF\n"),
+                Job::Empty => {}
+            }
+            if gzip { parallel::gzip_member(&buf) } else { Ok(buf) }
         };
+        let mut sink = ChunkSink { tx, buf: Vec::with_capacity(CHUNK) };
+        let written =
+            parallel::ordered(&jobs, parallel::default_workers(), work, &mut |bytes| sink.send(bytes));
         if written.is_ok() {
             let _ = sink.flush();
         }
@@ -263,22 +283,14 @@ async fn serve_metrics(
     response
 }
 
-fn write_snapshot(snapshot: &[(Arc<ResourceStore>, Vec<Rendered>)], w: &mut dyn Write) {
-    let mut failed = false;
-    for (store, objects) in snapshot {
-        store.write_to(
-            &mut |bytes| {
-                // A closed connection makes every later write fail; stop copying.
-                if !failed && w.write_all(bytes).is_err() {
-                    failed = true;
-                }
-            },
-            objects,
-        );
-        if failed {
-            return;
-        }
-    }
+/// What a scrape worker writes.
+enum Job {
+    /// A piece of the `i`-th resource of the snapshot.
+    Piece(usize, Piece),
+    /// OpenMetrics' last line.
+    Eof,
+    /// Nothing (an empty gzip member).
+    Empty,
 }
 
 /// Collects bytes into chunks and hands them to the response stream.
@@ -287,13 +299,16 @@ struct ChunkSink {
     buf: Vec<u8>,
 }
 
-impl Write for ChunkSink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
+impl ChunkSink {
+    /// Passes large pieces on as they are and gathers small ones into chunks, so the client
+    /// neither waits for tiny writes nor costs a copy of the big ones.
+    fn send(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
+        if bytes.len() >= CHUNK / 4 {
             self.flush()?;
+            return self.push(Bytes::from(bytes));
         }
-        Ok(data.len())
+        self.buf.extend_from_slice(&bytes);
+        if self.buf.len() >= CHUNK { self.flush() } else { Ok(()) }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -301,6 +316,10 @@ impl Write for ChunkSink {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.push(chunk)
+    }
+
+    fn push(&mut self, chunk: Bytes) -> std::io::Result<()> {
         self.tx
             .blocking_send(chunk)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))

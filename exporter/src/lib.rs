@@ -5,10 +5,10 @@
 //!                                                                  ─▶ store (bytes per object)
 //! http /metrics ◀── snapshot of the store ◀───────────────────────────┘
 //! ```
-pub mod gzip;
 pub mod http;
 pub mod metric;
 pub mod options;
+pub mod parallel;
 pub mod render;
 pub mod resources;
 pub mod runtime;

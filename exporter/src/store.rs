@@ -220,30 +220,49 @@ impl ResourceStore {
         out
     }
 
-    /// Writes the resource's families (header, then every object's samples) to `w`. Writes
-    /// nothing when the resource has no object, as upstream.
-    pub fn write_to(&self, w: &mut dyn FnMut(&[u8]), objects: &[Rendered]) {
-        if objects.is_empty() {
-            return;
+    /// The resource's output cut, in order, into pieces of at most `per_piece` objects of one
+    /// family (see [`ResourceStore::write_piece`]); none when the resource has no object, since
+    /// upstream then writes nothing, not even headers.
+    pub fn pieces(&self, objects: usize, per_piece: usize) -> Vec<Piece> {
+        let per_piece = per_piece.max(1);
+        let mut out = Vec::new();
+        for family in 0..self.headers.len() {
+            for start in (0..objects).step_by(per_piece) {
+                out.push(Piece { family, start, end: start.saturating_add(per_piece).min(objects) });
+            }
         }
-        // Lines are expanded into a scratch buffer and handed out in large pieces.
-        const FLUSH: usize = 64 * 1024;
-        let mut scratch = Vec::with_capacity(FLUSH + 4096);
-        for (i, (header, name)) in self.headers.iter().zip(&self.family_names).enumerate() {
-            w(header);
-            for o in objects {
-                o.expand_family(i, name, &mut scratch);
-                if scratch.len() >= FLUSH {
-                    w(&scratch);
-                    scratch.clear();
-                }
-            }
-            if !scratch.is_empty() {
-                w(&scratch);
-                scratch.clear();
-            }
+        out
+    }
+
+    /// Appends one piece: the family's header when the piece starts it, then the sample lines
+    /// of `objects[piece.start..piece.end]`.
+    pub fn write_piece(&self, piece: &Piece, objects: &[Rendered], out: &mut Vec<u8>) {
+        if piece.start == 0 {
+            out.extend_from_slice(&self.headers[piece.family]);
+        }
+        let name = self.family_names[piece.family];
+        for o in &objects[piece.start..piece.end] {
+            o.expand_family(piece.family, name, out);
         }
     }
+
+    /// Appends the resource's families (header, then every object's samples) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>, objects: &[Rendered]) {
+        for piece in self.pieces(objects.len(), usize::MAX) {
+            self.write_piece(&piece, objects, out);
+        }
+    }
+}
+
+/// A slice of one resource's output: family `family` for objects `start..end` of a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// Family index.
+    pub family: usize,
+    /// First object.
+    pub start: usize,
+    /// One past the last object.
+    pub end: usize,
 }
 
 /// Every enabled resource, in sorted name order (upstream's writer order).
@@ -275,7 +294,7 @@ impl Store {
         let mut out = Vec::new();
         for r in &self.resources {
             let snapshot = r.snapshot();
-            r.write_to(&mut |b| out.extend_from_slice(b), &snapshot);
+            r.write_to(&mut out, &snapshot);
         }
         out
     }
