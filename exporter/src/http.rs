@@ -244,8 +244,10 @@ async fn serve_metrics(
             // An empty body is not gzip: send one empty member.
             jobs.push(Job::Empty);
         }
+        // Enough idle buffers for the workers' look-ahead and the response channel.
+        let pool = parallel::BufferPool::new(64 * 1024, 32);
         let work = |job: &Job| -> std::io::Result<Vec<u8>> {
-            let mut buf = Vec::with_capacity(64 * 1024);
+            let mut buf = pool.take();
             match job {
                 Job::Piece(i, piece) => {
                     let (store, objects) = &snapshot[*i];
@@ -254,9 +256,14 @@ async fn serve_metrics(
                 Job::Eof => buf.extend_from_slice(b"# EOF\n"),
                 Job::Empty => {}
             }
-            if gzip { parallel::gzip_member(&buf) } else { Ok(buf) }
+            if !gzip {
+                return Ok(buf);
+            }
+            let member = parallel::gzip_member(&buf, pool.take());
+            pool.put(buf);
+            member
         };
-        let mut sink = ChunkSink { tx, buf: Vec::with_capacity(CHUNK) };
+        let mut sink = ChunkSink { tx, buf: pool.take(), pool: pool.clone() };
         let written =
             parallel::ordered(&jobs, parallel::default_workers(), work, &mut |bytes| sink.send(bytes));
         if written.is_ok() {
@@ -297,6 +304,7 @@ enum Job {
 struct ChunkSink {
     tx: tokio::sync::mpsc::Sender<Bytes>,
     buf: Vec<u8>,
+    pool: Arc<parallel::BufferPool>,
 }
 
 impl ChunkSink {
@@ -305,9 +313,11 @@ impl ChunkSink {
     fn send(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
         if bytes.len() >= CHUNK / 4 {
             self.flush()?;
-            return self.push(Bytes::from(bytes));
+            let chunk = self.pool.bytes(bytes);
+            return self.push(chunk);
         }
         self.buf.extend_from_slice(&bytes);
+        self.pool.put(bytes);
         if self.buf.len() >= CHUNK { self.flush() } else { Ok(()) }
     }
 
@@ -315,7 +325,7 @@ impl ChunkSink {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        let chunk = self.pool.bytes(std::mem::replace(&mut self.buf, self.pool.take()));
         self.push(chunk)
     }
 

@@ -226,19 +226,42 @@ impl<'a> Sink<'a> {
 /// Expands compact tails (one per line) into full sample lines: `name{leading` + tail. With no
 /// leading labels the tail's first comma is dropped, or the braces when there is no label at all.
 pub fn expand_tails(out: &mut Vec<u8>, name: &str, leading: &[u8], tails: &[u8]) {
-    for tail in tails.split_inclusive(|b| *b == b'\n') {
-        out.extend_from_slice(name.as_bytes());
-        if !leading.is_empty() {
-            out.push(b'{');
-            out.extend_from_slice(leading);
-            out.extend_from_slice(tail);
-        } else if let Some(rest) = tail.strip_prefix(b",") {
-            out.push(b'{');
-            out.extend_from_slice(rest);
-        } else {
-            // `} value`: no label at all.
-            out.extend_from_slice(&tail[1..]);
+    if tails.is_empty() {
+        return;
+    }
+    if leading.is_empty() {
+        for tail in tails.split_inclusive(|b| *b == b'\n') {
+            out.extend_from_slice(name.as_bytes());
+            if let Some(rest) = tail.strip_prefix(b",") {
+                out.push(b'{');
+                out.extend_from_slice(rest);
+            } else {
+                // `} value`: no label at all.
+                out.extend_from_slice(&tail[1..]);
+            }
         }
+        return;
+    }
+    // Most objects write a handful of lines per family that share `name{leading`: write that
+    // prefix once, then copy it from the output itself, so each line costs two copies.
+    let lines = memchr::memchr_iter(b'\n', tails).count().max(1);
+    let prefix_len = name.len() + 1 + leading.len();
+    out.reserve(lines * prefix_len + tails.len());
+    let prefix = out.len();
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(leading);
+    let mut rest = tails;
+    let mut first = true;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (tail, next) = rest.split_at(end);
+        if !first {
+            out.extend_from_within(prefix..prefix + prefix_len);
+        }
+        out.extend_from_slice(tail);
+        first = false;
+        rest = next;
     }
 }
 
@@ -414,9 +437,14 @@ mod tests {
                 sink.value(1.0);
                 sink.sample([("phase", "Running"), ("q", "a\"b")], 0.5);
             }
-            let mut expanded = Vec::new();
+            // Expanding after other output must not disturb it.
+            let mut expanded = b"# before\n".to_vec();
             expand_tails(&mut expanded, "kube_x", leading, &tails);
-            assert_eq!(String::from_utf8(expanded).expect("utf8"), String::from_utf8(full).expect("utf8"));
+            let expanded = String::from_utf8(expanded).expect("utf8");
+            assert_eq!(
+                expanded.strip_prefix("# before\n"),
+                Some(String::from_utf8(full).expect("utf8").as_str())
+            );
         }
     }
 

@@ -8,12 +8,13 @@
 //! accept it. Workers never run more than [`AHEAD`] pieces per worker ahead of the emitter, so
 //! a slow client holds a bounded amount of memory.
 
+use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
 use std::{
     collections::BTreeMap,
     io::{self, Write},
     sync::{
-        Condvar, Mutex,
+        Arc, Condvar, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
         mpsc,
     },
@@ -30,11 +31,69 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
 }
 
-/// One complete gzip member holding `data`.
-pub fn gzip_member(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::fast());
+/// One complete gzip member holding `data`, written into `out`.
+pub fn gzip_member(data: &[u8], out: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(out, Compression::fast());
     gz.write_all(data)?;
     gz.finish()
+}
+
+/// The buffers of one scrape, handed back when the bytes made from them have been sent.
+///
+/// A fresh buffer per piece would grow by reallocation and, for large pieces, take freshly
+/// mapped pages that the kernel must fault in and zero: about as much work again as writing the
+/// piece. Recycled buffers keep their capacity and their pages.
+pub struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    capacity: usize,
+    keep: usize,
+}
+
+impl BufferPool {
+    /// A pool whose new buffers start at `capacity` bytes and that keeps at most `keep` idle.
+    pub fn new(capacity: usize, keep: usize) -> Arc<Self> {
+        Arc::new(Self { free: Mutex::new(Vec::new()), capacity, keep })
+    }
+
+    /// An empty buffer, recycled when one is idle.
+    pub fn take(&self) -> Vec<u8> {
+        self.lock().pop().unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    /// Returns a buffer for reuse.
+    pub fn put(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        let mut free = self.lock();
+        if free.len() < self.keep {
+            free.push(buf);
+        }
+    }
+
+    /// Bytes over `buf` that return it to the pool once the last clone is dropped.
+    pub fn bytes(self: &Arc<Self>, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled { buf, pool: self.clone() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
+    }
 }
 
 /// Runs `work` on every job on up to `workers` threads and hands the results to `emit` in job
@@ -152,7 +211,7 @@ mod tests {
     #[test]
     fn gzip_members_concatenate_to_one_valid_stream() {
         let mut out = Vec::new();
-        let gz = |k: &usize| gzip_member(&slow_piece(k)?);
+        let gz = |k: &usize| gzip_member(&slow_piece(k)?, Vec::new());
         ordered(&jobs(50), 2, gz, &mut |b| {
             out.extend_from_slice(&b);
             Ok(())
@@ -162,7 +221,7 @@ mod tests {
         MultiGzDecoder::new(&out[..]).read_to_end(&mut back).expect("valid multi-member gzip");
         let expected: Vec<u8> = jobs(50).iter().flat_map(|k| slow_piece(k).expect("piece")).collect();
         assert!(back == expected);
-        let empty = gzip_member(b"").expect("empty member");
+        let empty = gzip_member(b"", Vec::new()).expect("empty member");
         MultiGzDecoder::new(&empty[..]).read_to_end(&mut back).expect("an empty member is valid gzip");
     }
 
@@ -181,6 +240,24 @@ mod tests {
         .expect_err("emit fails");
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
         assert!(done.load(Ordering::Relaxed) < 100, "workers stopped within the look-ahead window");
+    }
+
+    #[test]
+    fn pooled_bytes_come_back_when_dropped() {
+        let pool = BufferPool::new(16, 2);
+        let mut buf = pool.take();
+        buf.extend_from_slice(&[7; 1000]);
+        let bytes = pool.bytes(buf);
+        let clone = bytes.clone();
+        drop(bytes);
+        assert_eq!(clone.len(), 1000, "a clone keeps the bytes alive");
+        drop(clone);
+        let again = pool.take();
+        assert!(again.is_empty() && again.capacity() >= 1000, "the grown buffer is reused");
+        for _ in 0..5 {
+            pool.put(vec![0; 8]);
+        }
+        assert_eq!(pool.lock().len(), 2, "at most `keep` idle buffers are held");
     }
 
     #[test]

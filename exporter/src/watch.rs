@@ -1,7 +1,7 @@
 //! The only module that talks to the API server: one long-lived watcher task per (resource,
 //! namespace), the StatefulSet lookups of autosharding, and the liveness probe.
 //!
-//! A watcher lists (paginated), then watches. Its `Init`/`InitApply`/`InitDone` events build a
+//! A watcher lists (a streaming list, or pages when the API server refuses one), then watches. Its `Init`/`InitApply`/`InitDone` events build a
 //! fresh set that replaces the old one atomically, which is how a relist after 410 Gone or any
 //! other error leaves no stale and no duplicate series. `Apply`/`Delete` update single objects.
 
@@ -78,6 +78,17 @@ impl QuickBackoff {
     }
 }
 
+/// How a watcher makes its initial list (and every relist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InitialList {
+    /// A streaming list: one watch that sends the current objects one by one, then a bookmark.
+    /// Nothing holds a page of objects, so a shard that keeps a few of them stays small. What
+    /// client-go (and so upstream) does by default since 1.35.
+    Streaming,
+    /// Pages of 500 objects, then a watch: for API servers that refuse streaming lists.
+    Paginated,
+}
+
 /// Runs until cancelled: keeps `part` equal to the objects of kind `K` that `filter` keeps.
 pub async fn run<K: Kind>(
     client: Client,
@@ -88,32 +99,43 @@ pub async fn run<K: Kind>(
     metrics: Metrics,
 ) {
     let api: Api<K> = <K::Scope as ScopeApi>::api(client, spec.namespace.as_deref());
-    let mut config = watcher::Config::default();
-    if K::NAMESPACED
-        && let Some(fields) = &spec.field_selector
-    {
-        config = config.fields(fields);
-    }
-    if spec.use_apiserver_cache {
-        config = config.any_semantic();
-    }
+    let config = |initial: InitialList| {
+        let mut config = watcher::Config::default();
+        if K::NAMESPACED
+            && let Some(fields) = &spec.field_selector
+        {
+            config = config.fields(fields);
+        }
+        if spec.use_apiserver_cache {
+            config = config.any_semantic();
+        }
+        if initial == InitialList::Streaming { config.streaming_lists() } else { config }
+    };
     let labels = ResourceLabels { resource: K::RESOURCE.into() };
     metrics.synced.get_or_create(&labels).set(0);
     let mut relist: Option<Relist> = None;
-    let mut stream = watcher::watcher(api, config).boxed();
+    let streaming = watch_list_client_enabled();
+    let mut initial = if streaming { InitialList::Streaming } else { InitialList::Paginated };
+    // Whether the stream is (re)listing: from its start, `Init` or a 410 until `InitDone`.
+    let mut listing = true;
+    let mut stream = watcher::watcher(api.clone(), config(initial)).boxed();
     let mut backoff = QuickBackoff::new();
     while let Some(event) = stream.next().await {
         if event.is_ok() {
             backoff.reset();
         }
         match event {
-            Ok(Event::Init) => relist = Some(Relist::new()),
+            Ok(Event::Init) => {
+                listing = true;
+                relist = Some(Relist::new());
+            }
             Ok(Event::InitApply(obj)) => {
                 if let (Some(set), Some(uid)) = (relist.as_mut(), kept_uid(&obj, &filter)) {
                     set.insert(uid.into(), renderer.render(&obj));
                 }
             }
             Ok(Event::InitDone) => {
+                listing = false;
                 let set = relist.take().unwrap_or_default();
                 let count = set.len();
                 part.replace(set);
@@ -123,6 +145,7 @@ pub async fn run<K: Kind>(
                     resource = K::RESOURCE,
                     namespace = spec.namespace.as_deref().unwrap_or("*"),
                     objects = count,
+                    streaming = initial == InitialList::Streaming,
                     "list synced"
                 );
             }
@@ -148,14 +171,35 @@ pub async fn run<K: Kind>(
                 } else {
                     warn!(resource = K::RESOURCE, %error, "watch error; retrying");
                 }
-                // 410 Gone: the watcher relists next; anything else waits a little first.
-                if !is_gone(&error) {
+                if listing && streaming {
+                    // As client-go does: a failed streaming list is followed at once by a
+                    // paginated one, and a failed paginated list by a streaming one after the
+                    // backoff.
+                    initial = match initial {
+                        InitialList::Streaming => InitialList::Paginated,
+                        InitialList::Paginated => InitialList::Streaming,
+                    };
+                    stream = watcher::watcher(api.clone(), config(initial)).boxed();
+                    if initial == InitialList::Paginated {
+                        continue;
+                    }
+                }
+                if is_gone(&error) {
+                    // 410 Gone: the watcher relists next, without waiting.
+                    listing = true;
+                } else {
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }
     }
     debug!(resource = K::RESOURCE, "watch stream ended");
+}
+
+/// Whether streaming lists are on: unless `KUBE_FEATURE_WatchListClient=false`, client-go's
+/// switch for the same thing, which upstream therefore honours too.
+fn watch_list_client_enabled() -> bool {
+    !std::env::var("KUBE_FEATURE_WatchListClient").is_ok_and(|v| v.eq_ignore_ascii_case("false"))
 }
 
 fn kept_uid<'a, K: Kind>(obj: &'a K, filter: &ShardFilter) -> Option<&'a str> {
@@ -317,6 +361,99 @@ pub fn classify_call(method: &http::Method, uri: &http::Uri) -> Option<(bool, &'
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        options::{Cli, Options},
+        resources::configmap::ConfigMap,
+        runtime::renderer_for,
+    };
+    use clap::Parser;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::json;
+
+    /// Runs a configmap watcher against a mocked API server that answers each request with
+    /// `answer(path and query)`, and returns the requests seen until the part synced.
+    async fn sync_against(answer: fn(&str) -> (u16, String)) -> (Arc<Part>, Vec<String>) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let uri = request.uri().to_string();
+                log.lock().push(uri.clone());
+                let (code, body) = answer(&uri);
+                if code == 0 {
+                    // Hold the watch open: never answer.
+                    std::mem::forget(send);
+                    continue;
+                }
+                send.send_response(
+                    Response::builder().status(code).body(Body::from(body.into_bytes())).expect("response"),
+                );
+            }
+        });
+        let options =
+            Options::validate(&Cli::parse_from(["statefleet-exporter"]).flags).expect("defaults are valid");
+        let part = Arc::new(Part::default());
+        let spec = WatchSpec { namespace: None, field_selector: None, use_apiserver_cache: false };
+        let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        let renderer = Arc::new(renderer_for::<ConfigMap>(&options));
+        let client = Client::new(service, "default");
+        tokio::spawn(run::<ConfigMap>(client, spec, renderer, ShardFilter::all(), part.clone(), metrics));
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !part.synced() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the watcher syncs");
+        let requests = seen.lock().clone();
+        (part, requests)
+    }
+
+    fn configmap(name: &str) -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "a", "uid": name, "resourceVersion": "5"}})
+    }
+
+    #[tokio::test]
+    async fn the_initial_list_streams_without_a_paginated_list() {
+        let (part, requests) = sync_against(|uri| {
+            if !uri.contains("sendInitialEvents=true") {
+                return (0, String::new());
+            }
+            let added = json!({"type": "ADDED", "object": configmap("one")});
+            let end = json!({"type": "BOOKMARK", "object": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"resourceVersion": "5", "annotations": {"k8s.io/initial-events-end": "true"}}}});
+            (200, format!("{added}\n{end}\n"))
+        })
+        .await;
+        assert_eq!(part.counts().0, 1);
+        assert!(requests.iter().all(|r| r.contains("watch=true")), "no paginated list: {requests:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_streaming_list_falls_back_to_pages_at_once() {
+        let (part, requests) = sync_against(|uri| {
+            if uri.contains("sendInitialEvents=true") {
+                let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
+                    "message": "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"});
+                return (422, status.to_string());
+            }
+            if uri.contains("watch=true") {
+                return (0, String::new());
+            }
+            let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "5"},
+                "items": [configmap("one"), configmap("two")]});
+            (200, list.to_string())
+        })
+        .await;
+        assert_eq!(part.counts().0, 2);
+        assert!(requests[0].contains("sendInitialEvents=true"), "streaming first: {requests:?}");
+        assert!(
+            requests[1].contains("limit=500") && !requests[1].contains("watch"),
+            "then a page: {requests:?}"
+        );
+    }
 
     #[test]
     fn collection_gets_are_classified_as_list_or_watch() {

@@ -184,9 +184,16 @@ async fn exporter_follows_the_cluster_through_apiserver_restart_and_compaction()
 /// The `kube_state_metrics_list_total` count of `resource` (upstream's Go type name) and
 /// `result`.
 fn list_total(telemetry: &expo::Exposition, resource: &str, result: &str) -> f64 {
-    telemetry
-        .value("kube_state_metrics_list_total", &[("resource", resource), ("result", result)])
-        .unwrap_or(0.0)
+    calls(telemetry, "kube_state_metrics_list_total", resource, result)
+}
+
+/// The `kube_state_metrics_watch_total` count, likewise.
+fn watch_total(telemetry: &expo::Exposition, resource: &str, result: &str) -> f64 {
+    calls(telemetry, "kube_state_metrics_watch_total", resource, result)
+}
+
+fn calls(telemetry: &expo::Exposition, family: &str, resource: &str, result: &str) -> f64 {
+    telemetry.value(family, &[("resource", resource), ("result", result)]).unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,10 +256,14 @@ async fn forbidden_resource_is_reported_while_the_others_are_served_exactly() {
             exporter.log_tail(20)
         );
         let telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
+        // Like client-go: a refused streaming list (a watch) is followed by a paginated list,
+        // refused too; deployments come by a streaming list alone.
         let refused = list_total(&telemetry, "*v1.Secret", "error");
         assert!(refused >= 1.0, "list_total of secrets with result=error: {refused}");
-        assert!(list_total(&telemetry, "*v1.Deployment", "success") >= 1.0, "deployments were listed");
+        assert!(watch_total(&telemetry, "*v1.Secret", "error") >= 1.0, "the streaming list of secrets was refused");
+        assert!(watch_total(&telemetry, "*v1.Deployment", "success") >= 1.0, "deployments were listed by streaming");
         assert_eq!(list_total(&telemetry, "*v1.Deployment", "error"), 0.0, "deployments were never refused");
+        assert_eq!(watch_total(&telemetry, "*v1.Deployment", "error"), 0.0, "deployments were never refused");
         let warning = logged.iter().find(|l| l.contains("exporter::watch: forbidden")).map(String::as_str);
         eprintln!("secrets refused {refused} times; logged: {}", warning.unwrap_or_default());
 
