@@ -5,6 +5,7 @@
 use crate::{
     ControlPlane, KubeContext, Poll, Result,
     control_plane::E2E_LABEL,
+    fixtures::{make_daemonset, make_deployment, make_statefulset},
     resources::{self, ResourceKind},
     rfc3339_now,
 };
@@ -12,6 +13,7 @@ use futures::FutureExt;
 use k8s_openapi::{
     NamespaceResourceScope,
     api::{
+        apps::v1::{DaemonSet, Deployment, StatefulSet},
         core::v1::{Event, Namespace, Pod, ServiceAccount},
         rbac::v1::{ClusterRole, ClusterRoleBinding},
     },
@@ -76,6 +78,17 @@ impl TestNs {
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
     {
         Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// The workloads the sharding tests spread over shards: six Deployments `d0`..`d5` of 0-2
+    /// replicas, a StatefulSet `db` of 2 and a DaemonSet `agent`.
+    pub async fn seed_workloads(&self) -> Result<()> {
+        for i in 0..6 {
+            self.create(&make_deployment(&format!("d{i}"), i % 3).typed::<Deployment>()).await?;
+        }
+        self.create(&make_statefulset("db", 2).typed::<StatefulSet>()).await?;
+        self.create(&make_daemonset("agent").typed::<DaemonSet>()).await?;
+        Ok(())
     }
 
     /// Creates `obj` in this namespace.

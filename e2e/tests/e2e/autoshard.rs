@@ -16,8 +16,8 @@ use statefleet_e2e::{
     checks::{assert_lint_clean, wait_scrape_matches_render},
     expo,
     fixtures::{
-        EXPORTER_SERVICE_ACCOUNT, make_daemonset, make_deployment, make_exporter_daemonset,
-        make_exporter_deployment, make_exporter_statefulset, make_pod, make_statefulset,
+        EXPORTER_SERVICE_ACCOUNT, make_deployment, make_exporter_daemonset, make_exporter_deployment,
+        make_exporter_statefulset, make_pod,
     },
     kubelet::{LocalPod, scrape_exporters},
     namespace::KUBELET_IGNORE_LABEL,
@@ -118,13 +118,7 @@ async fn autosharded_statefulset_partitions_and_follows_scaling() {
     with_temp_ns("autoshard", |ns| async move {
         let kinds = resources::under_test();
         let _standin = ns.start_kubelet();
-        for i in 0..6 {
-            ns.create(&make_deployment(&format!("d{i}"), i % 3).typed::<Deployment>())
-                .await
-                .expect("create deployment");
-        }
-        ns.create(&make_statefulset("db", 2).typed::<StatefulSet>()).await.expect("create statefulset");
-        ns.create(&make_daemonset("agent").typed::<DaemonSet>()).await.expect("create daemonset");
+        ns.seed_workloads().await.expect("create the workloads");
         ns.grant_read_all(EXPORTER_SERVICE_ACCOUNT).await.expect("grant the exporter's service account");
         let kubelet = ProcessKubelet::start(
             ns.control_plane(),

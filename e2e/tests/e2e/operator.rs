@@ -20,7 +20,6 @@ use serde_json::json;
 use statefleet_e2e::{
     Error, Exporter, KubeletConfig, Poll, ProcessKubelet, Result, TestNs,
     expo::Exposition,
-    fixtures::{make_daemonset, make_deployment, make_statefulset},
     kubelet::{EXPORTER_METRICS_PORT, LocalPod, scrape_exporters},
     operator::{
         self, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, Operator, cluster_scoped_name, install_crds,
@@ -311,13 +310,7 @@ async fn set_shards(client: &Client, ns: &TestNs, name: &str, shards: i64) {
 async fn operator_resharding_2_4_3_converges_to_an_exact_union() {
     with_temp_ns("op-reshard", |ns| async move {
         let _standin = ns.start_kubelet();
-        for i in 0..6 {
-            ns.create(&make_deployment(&format!("d{i}"), i % 3).typed::<Deployment>())
-                .await
-                .expect("create deployment");
-        }
-        ns.create(&make_statefulset("db", 2).typed::<StatefulSet>()).await.expect("create statefulset");
-        ns.create(&make_daemonset("agent").typed::<DaemonSet>()).await.expect("create daemonset");
+        ns.seed_workloads().await.expect("create the workloads");
         let (client, _op, kubelet) = setup(&ns).await;
         let name = "fleet";
         let kinds: Vec<&str> = resources::under_test().iter().map(|k| k.name).collect();
