@@ -244,24 +244,16 @@ pub fn expand_tails(out: &mut Vec<u8>, name: &str, leading: &[u8], tails: &[u8])
     }
     // Most objects write a handful of lines per family that share `name{leading`: write that
     // prefix once, then copy it from the output itself, so each line costs two copies.
-    let lines = memchr::memchr_iter(b'\n', tails).count().max(1);
-    let prefix_len = name.len() + 1 + leading.len();
-    out.reserve(lines * prefix_len + tails.len());
     let prefix = out.len();
     out.extend_from_slice(name.as_bytes());
     out.push(b'{');
     out.extend_from_slice(leading);
-    let mut rest = tails;
-    let mut first = true;
-    while !rest.is_empty() {
-        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-        let (tail, next) = rest.split_at(end);
-        if !first {
-            out.extend_from_within(prefix..prefix + prefix_len);
+    let prefix = prefix..out.len();
+    for (i, tail) in tails.split_inclusive(|b| *b == b'\n').enumerate() {
+        if i > 0 {
+            out.extend_from_within(prefix.clone());
         }
         out.extend_from_slice(tail);
-        first = false;
-        rest = next;
     }
 }
 

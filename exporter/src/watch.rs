@@ -1,9 +1,10 @@
 //! The only module that talks to the API server: one long-lived watcher task per (resource,
 //! namespace), the StatefulSet lookups of autosharding, and the liveness probe.
 //!
-//! A watcher lists (a streaming list, or pages when the API server refuses one), then watches. Its `Init`/`InitApply`/`InitDone` events build a
-//! fresh set that replaces the old one atomically, which is how a relist after 410 Gone or any
-//! other error leaves no stale and no duplicate series. `Apply`/`Delete` update single objects.
+//! A watcher lists (a streaming list, or pages when the API server refuses one), then watches.
+//! Its `Init`/`InitApply`/`InitDone` events build a fresh set that replaces the old one
+//! atomically, which is how a relist after 410 Gone or any other error leaves no stale and no
+//! duplicate series. `Apply`/`Delete` update single objects.
 
 use crate::{
     resources::{Kind, Renderer, ScopeApi},
