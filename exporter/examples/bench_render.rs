@@ -1,18 +1,26 @@
 //! Renders N synthetic pods (default 100,000) the way the watch layer does (decode JSON, render
-//! every pod family), then writes one full scrape from the store, plain and gzipped.
+//! every pod family), then writes one full scrape from the store, plain and gzipped, into one
+//! buffer on one thread, and scrapes as the server writes them (pieces on several threads, in
+//! chunks) to a client that drops each chunk at once.
 //!
-//!     cargo run --release -p statefleet-exporter --example bench_render [N]
+//!     cargo run --release -p statefleet-exporter --example bench_render [N] [SCRAPES]
 
 use clap::Parser;
 use exporter::{
     options::{Cli, Options},
+    parallel,
     resources::{Kind, pod::Pod},
     runtime::renderer_for,
+    scrape,
     store::{Part, ResourceStore, Store},
 };
 use flate2::{Compression, write::GzEncoder};
 use serde_json::{Value, json};
-use std::{io::Write, sync::Arc, time::Instant};
+use std::{
+    io::Write,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 fn synthetic_pod(i: usize) -> Value {
     let ns = format!("team-{}", i % 20);
@@ -63,6 +71,7 @@ fn synthetic_pod(i: usize) -> Value {
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let scrapes: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let cli = Cli::parse_from(["statefleet-exporter"]);
     let options = Options::validate(&cli.flags).expect("default options are valid");
     let renderer = renderer_for::<Pod>(&options);
@@ -86,7 +95,9 @@ fn main() {
     let store = ResourceStore::new(Pod::RESOURCE, renderer.headers());
     store.set_parts(vec![part]);
     let (objects, series) = store.counts();
-    let store = Store::new(vec![Arc::new(store)]);
+    let store = Arc::new(store);
+    let snapshot: scrape::Snapshot = vec![(store.clone(), store.snapshot())];
+    let store = Store::new(vec![store]);
 
     let t = Instant::now();
     let plain = store.exposition();
@@ -96,6 +107,25 @@ fn main() {
     gz.write_all(&plain).expect("gzip");
     let gz = gz.finish().expect("gzip");
     let gz_time = t.elapsed();
+
+    let served = |encoding: scrape::Encoding, workers: usize| {
+        let mut times: Vec<Duration> = (0..scrapes)
+            .map(|_| {
+                let t = Instant::now();
+                scrape::write(&snapshot, encoding, workers, &mut |chunk| {
+                    std::hint::black_box(chunk);
+                    Ok(())
+                })
+                .expect("scrape");
+                t.elapsed()
+            })
+            .collect();
+        times.sort_unstable();
+        times[times.len() / 2].as_secs_f64()
+    };
+    let workers = parallel::default_workers();
+    let plain_served = [1, workers].map(|w| served(scrape::Encoding::default(), w));
+    let gzip_served = [1, workers].map(|w| served(scrape::Encoding { gzip: true, eof: false }, w));
 
     let per = |d: u128| d as f64 / n as f64;
     println!("objects            {objects}");
@@ -117,4 +147,7 @@ fn main() {
         gz_time.as_secs_f64(),
         plain.len() as f64 / 1e6 / gz_time.as_secs_f64()
     );
+    for (what, [one, many]) in [("plain", plain_served), ("gzip", gzip_served)] {
+        println!("served {what:<11} p50 of {scrapes}: {one:.3} s on 1 thread, {many:.3} s on {workers}");
+    }
 }

@@ -8,7 +8,7 @@
 use crate::{
     parallel,
     runtime::Current,
-    store::{Piece, Rendered, ResourceStore},
+    scrape,
     telemetry::{HandlerLabels, Metrics, ResourceLabels, encode_registry},
     watch,
 };
@@ -26,7 +26,6 @@ use std::{convert::Infallible, sync::Arc, time::Instant};
 
 /// Content type of the main `/metrics`.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-const CHUNK: usize = 256 * 1024;
 
 /// What the handlers share.
 pub struct AppState {
@@ -210,7 +209,7 @@ async fn serve_metrics(
     let started = Instant::now();
     let query = ResourceQuery::parse(query.as_deref());
     let runtime = state.current.get();
-    let snapshot: Vec<(Arc<ResourceStore>, Vec<Rendered>)> = runtime
+    let snapshot: scrape::Snapshot = runtime
         .store
         .resources()
         .iter()
@@ -227,48 +226,13 @@ async fn serve_metrics(
         .get_or_create(&HandlerLabels { handler: "metrics".into(), method: method.as_str().to_lowercase() })
         .clone();
     tokio::task::spawn_blocking(move || {
-        let mut jobs: Vec<Job> = snapshot
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (store, objects))| {
-                store
-                    .pieces(objects.len(), parallel::PIECE_OBJECTS)
-                    .into_iter()
-                    .map(move |p| Job::Piece(i, p))
-            })
-            .collect();
-        if eof {
-            jobs.push(Job::Eof);
-        }
-        if gzip && jobs.is_empty() {
-            // An empty body is not gzip: send one empty member.
-            jobs.push(Job::Empty);
-        }
-        // Enough idle buffers for the workers' look-ahead and the response channel.
-        let pool = parallel::BufferPool::new(64 * 1024, 32);
-        let work = |job: &Job| -> std::io::Result<Vec<u8>> {
-            let mut buf = pool.take();
-            match job {
-                Job::Piece(i, piece) => {
-                    let (store, objects) = &snapshot[*i];
-                    store.write_piece(piece, objects, &mut buf);
-                }
-                Job::Eof => buf.extend_from_slice(b"# EOF\n"),
-                Job::Empty => {}
-            }
-            if !gzip {
-                return Ok(buf);
-            }
-            let member = parallel::gzip_member(&buf, pool.take());
-            pool.put(buf);
-            member
+        let encoding = scrape::Encoding { gzip, eof };
+        let mut send = |chunk: Bytes| {
+            tx.blocking_send(chunk)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
         };
-        let mut sink = ChunkSink { tx, buf: pool.take(), pool: pool.clone() };
-        let written =
-            parallel::ordered(&jobs, parallel::default_workers(), work, &mut |bytes| sink.send(bytes));
-        if written.is_ok() {
-            let _ = sink.flush();
-        }
+        // A client that went away is not an error of ours; the duration is recorded either way.
+        let _ = scrape::write(&snapshot, encoding, parallel::default_workers(), &mut send);
         histogram.observe(started.elapsed().as_secs_f64());
     });
     let stream =
@@ -288,52 +252,6 @@ async fn serve_metrics(
         response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
-}
-
-/// What a scrape worker writes.
-enum Job {
-    /// A piece of the `i`-th resource of the snapshot.
-    Piece(usize, Piece),
-    /// OpenMetrics' last line.
-    Eof,
-    /// Nothing (an empty gzip member).
-    Empty,
-}
-
-/// Collects bytes into chunks and hands them to the response stream.
-struct ChunkSink {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-    pool: Arc<parallel::BufferPool>,
-}
-
-impl ChunkSink {
-    /// Passes large pieces on as they are and gathers small ones into chunks, so the client
-    /// neither waits for tiny writes nor costs a copy of the big ones.
-    fn send(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
-        if bytes.len() >= CHUNK / 4 {
-            self.flush()?;
-            let chunk = self.pool.bytes(bytes);
-            return self.push(chunk);
-        }
-        self.buf.extend_from_slice(&bytes);
-        self.pool.put(bytes);
-        if self.buf.len() >= CHUNK { self.flush() } else { Ok(()) }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = self.pool.bytes(std::mem::replace(&mut self.buf, self.pool.take()));
-        self.push(chunk)
-    }
-
-    fn push(&mut self, chunk: Bytes) -> std::io::Result<()> {
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod parallel;
 pub mod render;
 pub mod resources;
 pub mod runtime;
+pub mod scrape;
 pub mod shard;
 pub mod store;
 pub mod telemetry;

@@ -115,7 +115,7 @@ pub async fn run<K: Kind>(
     let labels = ResourceLabels { resource: K::RESOURCE.into() };
     metrics.synced.get_or_create(&labels).set(0);
     let mut relist: Option<Relist> = None;
-    let streaming = watch_list_client_enabled();
+    let streaming = streaming_lists(std::env::var("KUBE_FEATURE_WatchListClient").ok().as_deref(), &filter);
     let mut initial = if streaming { InitialList::Streaming } else { InitialList::Paginated };
     // Whether the stream is (re)listing: from its start, `Init` or a 410 until `InitDone`.
     let mut listing = true;
@@ -197,10 +197,18 @@ pub async fn run<K: Kind>(
     debug!(resource = K::RESOURCE, "watch stream ended");
 }
 
-/// Whether streaming lists are on: unless `KUBE_FEATURE_WatchListClient=false`, client-go's
-/// switch for the same thing, which upstream therefore honours too.
-fn watch_list_client_enabled() -> bool {
-    !std::env::var("KUBE_FEATURE_WatchListClient").is_ok_and(|v| v.eq_ignore_ascii_case("false"))
+/// Whether to make initial lists as streaming lists. `KUBE_FEATURE_WatchListClient`, client-go's
+/// switch for the same thing, decides when set. Otherwise only a shard streams: it drops most
+/// objects it receives, and a stream never holds more than one of them, where a page holds 500.
+/// An exporter that keeps every object gains no memory from it, and pages cost the API server
+/// about half the CPU of the same objects as JSON watch events (measured: 10k pods took 1.0-1.2 s
+/// of API server CPU as pages against 1.8-2.1 s streamed, and synced 0.1-0.4 s sooner).
+fn streaming_lists(switch: Option<&str>, filter: &ShardFilter) -> bool {
+    match switch.map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        _ => filter.total > 1,
+    }
 }
 
 fn kept_uid<'a, K: Kind>(obj: &'a K, filter: &ShardFilter) -> Option<&'a str> {
@@ -372,9 +380,18 @@ mod tests {
     use kube::client::Body;
     use serde_json::json;
 
-    /// Runs a configmap watcher against a mocked API server that answers each request with
-    /// `answer(path and query)`, and returns the requests seen until the part synced.
-    async fn sync_against(answer: fn(&str) -> (u16, String)) -> (Arc<Part>, Vec<String>) {
+    /// A shard of two that keeps the configmap named `name`, so that its watcher streams.
+    fn shard_keeping(name: &str) -> ShardFilter {
+        let hash = crate::shard::ShardHash::Md5;
+        ShardFilter { hash, shard: hash.shard_of(name, 2), total: 2 }
+    }
+
+    /// Runs a configmap watcher with `filter` against a mocked API server that answers each
+    /// request with `answer(path and query)`, and returns the requests seen until the part synced.
+    async fn sync_against(
+        filter: ShardFilter,
+        answer: fn(&str) -> (u16, String),
+    ) -> (Arc<Part>, Vec<String>) {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -400,7 +417,7 @@ mod tests {
         let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
         let renderer = Arc::new(renderer_for::<ConfigMap>(&options));
         let client = Client::new(service, "default");
-        tokio::spawn(run::<ConfigMap>(client, spec, renderer, ShardFilter::all(), part.clone(), metrics));
+        tokio::spawn(run::<ConfigMap>(client, spec, renderer, filter, part.clone(), metrics));
         tokio::time::timeout(Duration::from_secs(10), async {
             while !part.synced() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -416,9 +433,20 @@ mod tests {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "a", "uid": name, "resourceVersion": "5"}})
     }
 
+    /// Answers a paginated list with configmaps `one` and `three` (one shard of two) and holds
+    /// the watch that follows open.
+    fn list_then_hold(uri: &str) -> (u16, String) {
+        if uri.contains("watch=true") {
+            return (0, String::new());
+        }
+        let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "5"},
+            "items": [configmap("one"), configmap("three")]});
+        (200, list.to_string())
+    }
+
     #[tokio::test]
-    async fn the_initial_list_streams_without_a_paginated_list() {
-        let (part, requests) = sync_against(|uri| {
+    async fn a_shard_streams_its_initial_list_without_a_paginated_list() {
+        let (part, requests) = sync_against(shard_keeping("one"), |uri| {
             if !uri.contains("sendInitialEvents=true") {
                 return (0, String::new());
             }
@@ -434,18 +462,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_streaming_list_falls_back_to_pages_at_once() {
-        let (part, requests) = sync_against(|uri| {
+        let filter = shard_keeping("one");
+        assert!(filter.keeps("three"), "both configmaps land in the same shard");
+        let (part, requests) = sync_against(filter, |uri| {
             if uri.contains("sendInitialEvents=true") {
                 let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
                     "message": "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"});
                 return (422, status.to_string());
             }
-            if uri.contains("watch=true") {
-                return (0, String::new());
-            }
-            let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "5"},
-                "items": [configmap("one"), configmap("two")]});
-            (200, list.to_string())
+            list_then_hold(uri)
         })
         .await;
         assert_eq!(part.counts().0, 2);
@@ -454,6 +479,26 @@ mod tests {
             requests[1].contains("limit=500") && !requests[1].contains("watch"),
             "then a page: {requests:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_exporter_that_keeps_every_object_lists_in_pages() {
+        let (part, requests) = sync_against(ShardFilter::all(), list_then_hold).await;
+        assert_eq!(part.counts().0, 2);
+        assert!(
+            requests[0].contains("limit=500") && !requests[0].contains("watch"),
+            "a page first: {requests:?}"
+        );
+    }
+
+    #[test]
+    fn client_go_switch_overrides_the_choice_of_streaming_lists() {
+        let (all, shard) = (ShardFilter::all(), shard_keeping("one"));
+        assert!(!streaming_lists(None, &all));
+        assert!(streaming_lists(None, &shard));
+        assert!(streaming_lists(Some("true"), &all));
+        assert!(!streaming_lists(Some("False"), &shard));
+        assert!(streaming_lists(Some("maybe"), &shard), "an unknown value leaves the default");
     }
 
     #[test]

@@ -256,12 +256,13 @@ async fn forbidden_resource_is_reported_while_the_others_are_served_exactly() {
             exporter.log_tail(20)
         );
         let telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
-        // Like client-go: a refused streaming list (a watch) is followed by a paginated list,
-        // refused too; deployments come by a streaming list alone.
+        // An unsharded exporter lists in pages (streaming lists are for shards): the refusals
+        // are list calls; deployments were listed, then watched.
         let refused = list_total(&telemetry, "*v1.Secret", "error");
         assert!(refused >= 1.0, "list_total of secrets with result=error: {refused}");
-        assert!(watch_total(&telemetry, "*v1.Secret", "error") >= 1.0, "the streaming list of secrets was refused");
-        assert!(watch_total(&telemetry, "*v1.Deployment", "success") >= 1.0, "deployments were listed by streaming");
+        assert_eq!(watch_total(&telemetry, "*v1.Secret", "error"), 0.0, "secrets were never watched");
+        assert!(list_total(&telemetry, "*v1.Deployment", "success") >= 1.0, "deployments were listed in pages");
+        assert!(watch_total(&telemetry, "*v1.Deployment", "success") >= 1.0, "then watched");
         assert_eq!(list_total(&telemetry, "*v1.Deployment", "error"), 0.0, "deployments were never refused");
         assert_eq!(watch_total(&telemetry, "*v1.Deployment", "error"), 0.0, "deployments were never refused");
         let warning = logged.iter().find(|l| l.contains("exporter::watch: forbidden")).map(String::as_str);
