@@ -19,7 +19,7 @@ use kube::{
     runtime::watcher::{self, Event},
 };
 use std::{sync::Arc, time::Duration};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 /// Errors of the API calls made outside the watchers.
 #[derive(Debug, thiserror::Error)]
@@ -119,9 +119,10 @@ pub async fn run<K: Kind>(
     let mut initial = if streaming { InitialList::Streaming } else { InitialList::Paginated };
     // Whether the stream is (re)listing: from its start, `Init` or a 410 until `InitDone`.
     let mut listing = true;
-    let mut stream = watcher::watcher(api.clone(), config(initial)).boxed();
+    let mut events = Events::spawn(watcher::watcher(api.clone(), config(initial)), initial);
+    events.resume();
     let mut backoff = QuickBackoff::new();
-    while let Some(event) = stream.next().await {
+    while let Some(event) = events.next().await {
         if event.is_ok() {
             backoff.reset();
         }
@@ -180,8 +181,9 @@ pub async fn run<K: Kind>(
                         InitialList::Streaming => InitialList::Paginated,
                         InitialList::Paginated => InitialList::Streaming,
                     };
-                    stream = watcher::watcher(api.clone(), config(initial)).boxed();
+                    events = Events::spawn(watcher::watcher(api.clone(), config(initial)), initial);
                     if initial == InitialList::Paginated {
+                        events.resume();
                         continue;
                     }
                 }
@@ -191,10 +193,71 @@ pub async fn run<K: Kind>(
                 } else {
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
+                events.resume();
             }
         }
     }
     debug!(resource = K::RESOURCE, "watch stream ended");
+}
+
+/// A watcher stream polled by a task of its own, so that the next page of a list is fetched
+/// and decoded while the objects of this one are rendered (a list is otherwise one page's wait
+/// on the API server, then its rendering, then the next page's wait). The task starts, and goes
+/// on after each error it hands over, only when told to [`Events::resume`], which keeps the
+/// caller's backoff between retries. Dropping it stops the stream.
+struct Events<K> {
+    rx: tokio::sync::mpsc::Receiver<Result<Event<K>, watcher::Error>>,
+    resume: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<K: Send + 'static> Events<K> {
+    fn spawn(
+        stream: impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+        initial: InitialList,
+    ) -> Self {
+        // Room for a whole page, so the next one is asked for at once; a stream sends objects
+        // one by one and needs little, which keeps a shard from holding objects it will drop.
+        let capacity = match initial {
+            InitialList::Paginated => 512,
+            InitialList::Streaming => 16,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        let resume = Arc::new(tokio::sync::Notify::new());
+        let go = resume.clone();
+        // The stream logs too (kube's watcher warns of errors): keep the caller's span on it.
+        let forward = async move {
+            go.notified().await;
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let failed = event.is_err();
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+                if failed {
+                    go.notified().await;
+                }
+            }
+        };
+        // The stream logs too (kube's watcher warns of errors): keep the caller's span on it.
+        let task = tokio::spawn(forward.instrument(tracing::Span::current()));
+        Self { rx, resume, task }
+    }
+
+    async fn next(&mut self) -> Option<Result<Event<K>, watcher::Error>> {
+        self.rx.recv().await
+    }
+
+    /// Lets the stream start, or go on after the error it handed over last.
+    fn resume(&self) {
+        self.resume.notify_one();
+    }
+}
+
+impl<K> Drop for Events<K> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Whether to make initial lists as streaming lists. `KUBE_FEATURE_WatchListClient`, client-go's
@@ -392,6 +455,23 @@ mod tests {
         filter: ShardFilter,
         answer: fn(&str) -> (u16, String),
     ) -> (Arc<Part>, Vec<String>) {
+        let (part, seen) = start_against(filter, answer);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !part.synced() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the watcher syncs");
+        let requests = seen.lock().clone();
+        (part, requests)
+    }
+
+    /// Starts the watcher of [`sync_against`]; returns its part and the requests seen so far.
+    fn start_against(
+        filter: ShardFilter,
+        answer: fn(&str) -> (u16, String),
+    ) -> (Arc<Part>, Arc<parking_lot::Mutex<Vec<String>>>) {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -418,15 +498,7 @@ mod tests {
         let renderer = Arc::new(renderer_for::<ConfigMap>(&options));
         let client = Client::new(service, "default");
         tokio::spawn(run::<ConfigMap>(client, spec, renderer, filter, part.clone(), metrics));
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while !part.synced() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the watcher syncs");
-        let requests = seen.lock().clone();
-        (part, requests)
+        (part, seen)
     }
 
     fn configmap(name: &str) -> serde_json::Value {
@@ -489,6 +561,33 @@ mod tests {
             requests[0].contains("limit=500") && !requests[0].contains("watch"),
             "a page first: {requests:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn failed_lists_are_retried_after_the_backoff() {
+        static LISTS: parking_lot::Mutex<Vec<std::time::Instant>> = parking_lot::Mutex::new(Vec::new());
+        let (part, _) = sync_against(ShardFilter::all(), |uri| {
+            if !uri.contains("watch=true") {
+                let mut lists = LISTS.lock();
+                lists.push(std::time::Instant::now());
+                if lists.len() <= 2 {
+                    return (
+                        500,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500})
+                            .to_string(),
+                    );
+                }
+            }
+            list_then_hold(uri)
+        })
+        .await;
+        assert_eq!(part.counts().0, 2);
+        let lists = LISTS.lock().clone();
+        assert_eq!(lists.len(), 3, "two refused lists, then one that worked");
+        for pair in lists.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= QuickBackoff::FIRST, "a retry {gap:?} after the failure, not after the backoff");
+        }
     }
 
     #[test]
