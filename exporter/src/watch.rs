@@ -227,7 +227,6 @@ impl<K: Send + 'static> Events<K> {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity);
         let resume = Arc::new(tokio::sync::Notify::new());
         let go = resume.clone();
-        // The stream logs too (kube's watcher warns of errors): keep the caller's span on it.
         let forward = async move {
             go.notified().await;
             let mut stream = std::pin::pin!(stream);
@@ -266,8 +265,10 @@ impl<K> Drop for Events<K> {
 /// switch for the same thing, decides when set. Otherwise only a shard streams: it drops most
 /// objects it receives, and a stream never holds more than one of them, where a page holds 500.
 /// An exporter that keeps every object gains no memory from it, and pages cost the API server
-/// about half the CPU of the same objects as JSON watch events (measured: 10k pods took 1.0-1.2 s
-/// of API server CPU as pages against 1.8-2.1 s streamed, and synced 0.1-0.4 s sooner).
+/// about half the CPU of the same objects as JSON watch events when it serves them from its watch
+/// cache, as on a cluster whose objects change (measured: 10k pods took 0.8-1.1 s of API server
+/// CPU as pages against 1.5-2.3 s streamed); pages of a resource idle for long come from etcd
+/// and cost about what a stream does (docs/performance.md, fourth round).
 fn streaming_lists(switch: Option<&str>, filter: &ShardFilter) -> bool {
     match switch.map(str::trim) {
         Some(v) if v.eq_ignore_ascii_case("false") => false,
@@ -457,23 +458,6 @@ mod tests {
         filter: ShardFilter,
         answer: fn(&str) -> (u16, String),
     ) -> (Arc<Part>, Vec<String>) {
-        let (part, seen) = start_against(filter, answer);
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while !part.synced() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the watcher syncs");
-        let requests = seen.lock().clone();
-        (part, requests)
-    }
-
-    /// Starts the watcher of [`sync_against`]; returns its part and the requests seen so far.
-    fn start_against(
-        filter: ShardFilter,
-        answer: fn(&str) -> (u16, String),
-    ) -> (Arc<Part>, Arc<parking_lot::Mutex<Vec<String>>>) {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -500,7 +484,15 @@ mod tests {
         let renderer = Arc::new(renderer_for::<ConfigMap>(&options));
         let client = Client::new(service, "default");
         tokio::spawn(run::<ConfigMap>(client, spec, renderer, filter, part.clone(), metrics));
-        (part, seen)
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !part.synced() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the watcher syncs");
+        let requests = seen.lock().clone();
+        (part, requests)
     }
 
     fn configmap(name: &str) -> serde_json::Value {
