@@ -123,9 +123,41 @@ fn main() {
         times.sort_unstable();
         times[times.len() / 2].as_secs_f64()
     };
+    // The same through a loopback socket to a reader thread that drops what it reads: the
+    // kernel's copies and the client's reads share the cores with the writers, as in a real
+    // scrape on one machine.
+    let over_loopback = |workers: usize| -> std::io::Result<f64> {
+        let mut times = Vec::with_capacity(scrapes);
+        for _ in 0..scrapes {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let reader = std::thread::spawn(move || -> std::io::Result<u64> {
+                let (mut conn, _) = listener.accept()?;
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut total = 0u64;
+                loop {
+                    match std::io::Read::read(&mut conn, &mut buf)? {
+                        0 => return Ok(total),
+                        n => total += n as u64,
+                    }
+                }
+            });
+            let t = Instant::now();
+            let mut conn = std::net::TcpStream::connect(addr)?;
+            scrape::write(&snapshot, scrape::Encoding::default(), workers, &mut |chunk| {
+                conn.write_all(&chunk)
+            })?;
+            drop(conn);
+            reader.join().map_err(|_| std::io::Error::other("reader panicked"))??;
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        Ok(times[times.len() / 2].as_secs_f64())
+    };
     let workers = parallel::default_workers();
     let plain_served = [1, workers].map(|w| served(scrape::Encoding::default(), w));
     let gzip_served = [1, workers].map(|w| served(scrape::Encoding { gzip: true, eof: false }, w));
+    let loopback = [1, workers].map(|w| over_loopback(w).expect("loopback scrape"));
 
     let per = |d: u128| d as f64 / n as f64;
     println!("objects            {objects}");
@@ -150,4 +182,6 @@ fn main() {
     for (what, [one, many]) in [("plain", plain_served), ("gzip", gzip_served)] {
         println!("served {what:<11} p50 of {scrapes}: {one:.3} s on 1 thread, {many:.3} s on {workers}");
     }
+    let [one, many] = loopback;
+    println!("loopback plain     p50 of {scrapes}: {one:.3} s on 1 thread, {many:.3} s on {workers}");
 }
