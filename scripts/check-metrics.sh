@@ -9,7 +9,7 @@ cargo build -q -p statefleet-exporter
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for f in exporter/src/resources/fixtures/*.yaml; do printf -- '---\n'; cat "$f"; printf '\n'; done \
-  | target/debug/statefleet-exporter render --input - --metric-labels-allowlist='*=[*]' \
+  | "${CARGO_TARGET_DIR:-target}/debug/statefleet-exporter" render --input - --metric-labels-allowlist='*=[*]' \
       --metric-annotations-allowlist='*=[*]' --cluster-name=check >"$out"
 lines=$(grep -vc '^#' "$out" || true)
 "$bin/promtool" check metrics <"$out"

@@ -8,7 +8,7 @@ cd "$root"
 cargo build -q -p statefleet-exporter
 have=$(mktemp)
 trap 'rm -f "$have"' EXIT
-target/debug/statefleet-exporter families | cut -f1 >"$have"
+"${CARGO_TARGET_DIR:-target}/debug/statefleet-exporter" families | cut -f1 >"$have"
 printf '%-36s %s\n' resource implemented/expected
 awk -F'\t' -v have="$have" '
   BEGIN { while ((getline m < have) > 0) got[m] = 1 }
