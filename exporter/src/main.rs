@@ -20,9 +20,10 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 // Every watch event allocates and frees some sixty small strings while the store holds
-// thousands of long-lived ones; glibc's malloc spends a third of decoding on that (tcache
-// overflow, fastbin consolidation), jemalloc's size-class arenas far less, and it fragments
-// less too (docs/performance.md, fifth round).
+// thousands of long-lived objects; glibc's malloc spent a third of decoding on that (tcache
+// overflow, fastbin consolidation). With jemalloc a pod event cost 17% less CPU at 10k pods and
+// 46% less at 100k, and a 100k scrape took 0.41 s instead of 1.1 s (docs/performance.md, fifth
+// round).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
