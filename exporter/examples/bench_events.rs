@@ -17,9 +17,18 @@ use exporter::{
 use kube::core::WatchEvent;
 use std::time::Instant;
 
+/// Decodes one watch event line, which must be `MODIFIED`, as kube's watcher does.
+fn decode_event(line: &str) -> Result<Pod, Box<dyn std::error::Error>> {
+    match serde_json::from_str(line)? {
+        WatchEvent::Modified(pod) => Ok(pod),
+        _ => Err("not a MODIFIED event".into()),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: bench_events PODLIST.json [ROUNDS]")?;
+    let path = std::env::args().nth(1).ok_or("usage: bench_events PODLIST.json [ROUNDS] [HELD]")?;
     let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let held: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(0);
     let list: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     let items = list["items"].as_array().ok_or("no items in the list")?;
     let lines: Vec<String> = items
@@ -32,16 +41,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!(r#"{{"type":"MODIFIED","object":{pod}}}"#)
         })
         .collect();
-    let held: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(0);
     let bytes: usize = lines.iter().map(String::len).sum();
     let cli = Cli::parse_from(["statefleet-exporter"]);
     let options = Options::validate(&cli.flags)?;
     let renderer = renderer_for::<Pod>(&options);
     let part = Part::default();
     for i in 0..held {
-        let line = &lines[i % lines.len()];
-        let event: WatchEvent<Pod> = serde_json::from_str(line)?;
-        let WatchEvent::Modified(pod) = event else { return Err("not a MODIFIED event".into()) };
+        let pod = decode_event(&lines[i % lines.len()])?;
         part.apply(&format!("held-{i}"), renderer.render(&pod));
     }
 
@@ -49,8 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..rounds {
         for line in &lines {
             let t = Instant::now();
-            let event: WatchEvent<Pod> = serde_json::from_str(line)?;
-            let WatchEvent::Modified(pod) = event else { return Err("not a MODIFIED event".into()) };
+            let pod = decode_event(line)?;
             let t1 = Instant::now();
             let rendered = renderer.render(&pod);
             let t2 = Instant::now();

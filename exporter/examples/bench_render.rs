@@ -69,6 +69,12 @@ fn synthetic_pod(i: usize) -> Value {
     })
 }
 
+/// The median of `times`, in seconds.
+fn p50(mut times: Vec<Duration>) -> f64 {
+    times.sort_unstable();
+    times[times.len() / 2].as_secs_f64()
+}
+
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let scrapes: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5);
@@ -109,7 +115,7 @@ fn main() {
     let gz_time = t.elapsed();
 
     let served = |encoding: scrape::Encoding, workers: usize| {
-        let mut times: Vec<Duration> = (0..scrapes)
+        let times: Vec<Duration> = (0..scrapes)
             .map(|_| {
                 let t = Instant::now();
                 scrape::write(&snapshot, encoding, workers, &mut |chunk| {
@@ -120,8 +126,7 @@ fn main() {
                 t.elapsed()
             })
             .collect();
-        times.sort_unstable();
-        times[times.len() / 2].as_secs_f64()
+        p50(times)
     };
     // The same through a loopback socket to a reader thread that drops what it reads: the
     // kernel's copies and the client's reads share the cores with the writers, as in a real
@@ -151,8 +156,7 @@ fn main() {
             reader.join().map_err(|_| std::io::Error::other("reader panicked"))??;
             times.push(t.elapsed());
         }
-        times.sort_unstable();
-        Ok(times[times.len() / 2].as_secs_f64())
+        Ok(p50(times))
     };
     let workers = parallel::default_workers();
     let plain_served = [1, workers].map(|w| served(scrape::Encoding::default(), w));
