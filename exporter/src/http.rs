@@ -6,6 +6,7 @@
 //! lock that a watcher needs and never block each other.
 
 use crate::{
+    arena::{ScrapeLease, ThreadArena},
     parallel,
     runtime::Current,
     scrape,
@@ -209,13 +210,6 @@ async fn serve_metrics(
     let started = Instant::now();
     let query = ResourceQuery::parse(query.as_deref());
     let runtime = state.current.get();
-    let snapshot: scrape::Snapshot = runtime
-        .store
-        .resources()
-        .iter()
-        .filter(|r| query.keeps(r.name()))
-        .map(|r| (r.clone(), r.snapshot()))
-        .collect();
     let gzip = state.enable_gzip && wants_gzip(&headers);
     let format = negotiate(&headers);
     let eof = matches!(format, Format::OpenMetrics(_));
@@ -226,6 +220,17 @@ async fn serve_metrics(
         .get_or_create(&HandlerLabels { handler: "metrics".into(), method: method.as_str().to_lowercase() })
         .clone();
     tokio::task::spawn_blocking(move || {
+        // The snapshot and the buffers are the scrape's (see `arena`); the lease outlives the
+        // snapshot, so that the last scrape's purge comes after it is freed.
+        let _lease = ScrapeLease::new();
+        let _arena = ThreadArena::enter();
+        let snapshot: scrape::Snapshot = runtime
+            .store
+            .resources()
+            .iter()
+            .filter(|r| query.keeps(r.name()))
+            .map(|r| (r.clone(), r.snapshot()))
+            .collect();
         let encoding = scrape::Encoding { gzip, eof };
         let mut send = |chunk: Bytes| {
             tx.blocking_send(chunk)

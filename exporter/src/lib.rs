@@ -5,6 +5,7 @@
 //!                                                                  ─▶ store (bytes per object)
 //! http /metrics ◀── snapshot of the store ◀───────────────────────────┘
 //! ```
+pub mod arena;
 pub mod http;
 pub mod metric;
 pub mod options;

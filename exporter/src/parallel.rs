@@ -8,6 +8,7 @@
 //! accept it. Workers never run more than [`AHEAD`] pieces per worker ahead of the emitter, so
 //! a slow client holds a bounded amount of memory.
 
+use crate::arena::{ScrapeLease, ThreadArena};
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
 use std::{
@@ -43,16 +44,20 @@ pub fn gzip_member(data: &[u8], out: Vec<u8>) -> io::Result<Vec<u8>> {
 /// A fresh buffer per piece would grow by reallocation and, for large pieces, take freshly
 /// mapped pages that the kernel must fault in and zero: about as much work again as writing the
 /// piece. Recycled buffers keep their capacity and their pages.
+///
+/// The pool lives until the last of its bytes is sent, and holds a [`ScrapeLease`] that long,
+/// so that the scrape arena is emptied only after the client has everything.
 pub struct BufferPool {
     free: Mutex<Vec<Vec<u8>>>,
     capacity: usize,
     keep: usize,
+    _lease: ScrapeLease,
 }
 
 impl BufferPool {
     /// A pool whose new buffers start at `capacity` bytes and that keeps at most `keep` idle.
     pub fn new(capacity: usize, keep: usize) -> Arc<Self> {
-        Arc::new(Self { free: Mutex::new(Vec::new()), capacity, keep })
+        Arc::new(Self { free: Mutex::new(Vec::new()), capacity, keep, _lease: ScrapeLease::new() })
     }
 
     /// An empty buffer, recycled when one is idle.
@@ -98,6 +103,9 @@ impl Drop for Pooled {
 
 /// Runs `work` on every job on up to `workers` threads and hands the results to `emit` in job
 /// order, on the calling thread. Stops at the first error of `work` or `emit` and returns it.
+///
+/// Worker threads allocate from the scrape arena ([`crate::arena`]); the caller decides for its
+/// own thread, which runs every job when there is one worker.
 pub fn ordered<J, W>(
     jobs: &[J],
     workers: usize,
@@ -125,6 +133,7 @@ where
             let done_tx = done_tx.clone();
             let (next, stop, emitted, work) = (&next, &stop, &emitted, &work);
             scope.spawn(move || {
+                let _arena = ThreadArena::enter();
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(k) else { return };

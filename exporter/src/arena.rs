@@ -1,0 +1,154 @@
+//! Scrape memory in a jemalloc arena of its own, given back to the system when the last scrape
+//! in flight ends.
+//!
+//! A scrape needs megabytes of buffers for a fraction of a second: the pieces the workers write
+//! ahead and the chunks queued for the client. Freed into the arenas that the watchers use, they
+//! stay resident as dirty pages until later allocations there let jemalloc's decay run: a shard
+//! of 100k pods held 12 MiB more after its first scrapes than before them, about a tenth of its
+//! memory. In an arena of their own they can be handed back in one call, while the watchers keep
+//! the free pages they reuse on every event.
+//!
+//! Without jemalloc as the global allocator (the library's tests) these calls configure an
+//! allocator that serves nothing, so they change nothing.
+
+use std::{
+    ffi::{CString, c_void},
+    sync::{
+        OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+use tracing::{debug, warn};
+
+/// Scrapes in flight.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The arena's index, or `None` when jemalloc refused to create it.
+fn scrape_arena() -> Option<u32> {
+    static ARENA: OnceLock<Option<u32>> = OnceLock::new();
+    *ARENA.get_or_init(|| match read::<u32>("arenas.create") {
+        Ok(index) => Some(index),
+        Err(code) => {
+            warn!(code, "jemalloc did not create the scrape arena; scrape buffers use the shared arenas");
+            None
+        }
+    })
+}
+
+/// One scrape in flight: the last lease dropped returns the arena's free pages to the system.
+/// Hold it until the last byte of the scrape's buffers is freed.
+#[derive(Debug)]
+pub struct ScrapeLease(());
+
+impl ScrapeLease {
+    /// Counts a scrape in.
+    pub fn new() -> Self {
+        ACTIVE.fetch_add(1, Ordering::AcqRel);
+        Self(())
+    }
+}
+
+impl Default for ScrapeLease {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ScrapeLease {
+    fn drop(&mut self) {
+        // A scrape that starts meanwhile loses no data: a purge drops free pages only.
+        if ACTIVE.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(index) = scrape_arena()
+            && let Err(code) = void(&format!("arena.{index}.purge"))
+        {
+            debug!(code, "purging the scrape arena failed");
+        }
+    }
+}
+
+/// While alive, the calling thread allocates from the scrape arena; dropping it restores the
+/// thread's previous arena (blocking threads are pooled and run other work too).
+#[derive(Debug)]
+pub struct ThreadArena {
+    previous: Option<u32>,
+}
+
+impl ThreadArena {
+    /// Moves the calling thread's allocations to the scrape arena.
+    pub fn enter() -> Self {
+        let previous = scrape_arena().and_then(|index| swap("thread.arena", index).ok());
+        Self { previous }
+    }
+}
+
+impl Drop for ThreadArena {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous {
+            let _ = swap("thread.arena", previous);
+        }
+    }
+}
+
+/// `mallctl` on `name`, reading the old value into `old` and writing `new`, each when given.
+/// Errors are jemalloc's errno values.
+fn mallctl<T: Copy>(name: &str, old: Option<&mut T>, new: Option<&mut T>) -> Result<(), i32> {
+    let name = CString::new(name).map_err(|_| EINVAL)?;
+    let mut old_len = std::mem::size_of::<T>();
+    let (old_ptr, old_len_ptr) = match old {
+        Some(old) => ((old as *mut T).cast::<c_void>(), &raw mut old_len),
+        None => (std::ptr::null_mut(), std::ptr::null_mut()),
+    };
+    let (new_ptr, new_len) = match new {
+        Some(new) => ((new as *mut T).cast::<c_void>(), std::mem::size_of::<T>()),
+        None => (std::ptr::null_mut(), 0),
+    };
+    // SAFETY: `name` is NUL-terminated; each pointer is null or points at a live `T` whose size
+    // is passed beside it, and every name used here takes exactly a `T` (unsigned for
+    // `arenas.create` and `thread.arena`, nothing for `arena.<i>.purge`).
+    #[allow(unsafe_code)]
+    let code = unsafe { tikv_jemalloc_sys::mallctl(name.as_ptr(), old_ptr, old_len_ptr, new_ptr, new_len) };
+    if code == 0 { Ok(()) } else { Err(code) }
+}
+
+fn read<T: Copy + Default>(name: &str) -> Result<T, i32> {
+    let mut value = T::default();
+    mallctl(name, Some(&mut value), None)?;
+    Ok(value)
+}
+
+fn swap(name: &str, value: u32) -> Result<u32, i32> {
+    let (mut old, mut new) = (0u32, value);
+    mallctl(name, Some(&mut old), Some(&mut new))?;
+    Ok(old)
+}
+
+fn void(name: &str) -> Result<(), i32> {
+    mallctl::<u8>(name, None, None)
+}
+
+/// jemalloc's answer to a name it does not know, used for one that cannot be passed to it.
+const EINVAL: i32 = 22;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entering_and_leaving_restores_the_thread_arena() {
+        let before = read::<u32>("thread.arena").expect("thread.arena");
+        {
+            let _inside = ThreadArena::enter();
+            assert_eq!(read::<u32>("thread.arena"), Ok(scrape_arena().expect("arena created")));
+        }
+        assert_eq!(read::<u32>("thread.arena"), Ok(before));
+    }
+
+    #[test]
+    fn the_last_lease_purges_without_error() {
+        let arena = scrape_arena().expect("arena created");
+        let (a, b) = (ScrapeLease::new(), ScrapeLease::new());
+        drop(a);
+        drop(b);
+        assert_eq!(void(&format!("arena.{arena}.purge")), Ok(()));
+    }
+}
