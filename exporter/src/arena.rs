@@ -2,14 +2,16 @@
 //! in flight ends.
 //!
 //! A scrape needs megabytes of buffers for a fraction of a second: the pieces the workers write
-//! ahead and the chunks queued for the client. Freed into the arenas that the watchers use, they
-//! stay resident as dirty pages until later allocations there let jemalloc's decay run: a shard
-//! of 100k pods held 12 MiB more after its first scrapes than before them, about a tenth of its
-//! memory. In an arena of their own they can be handed back in one call, while the watchers keep
-//! the free pages they reuse on every event.
+//! ahead and the chunks queued for the client. Freed into the arenas the watchers' threads are
+//! bound to, they stayed resident as dirty pages until later allocations there let jemalloc's
+//! decay run: a shard of 100k pods held 12 MiB more after its first scrapes than before them,
+//! about a tenth of its memory. In an arena of their own they leave at once: jemalloc purges an
+//! arena when the last thread bound to it leaves, and the chunks the server frees after that
+//! (once the client has them) go with the last scrape's [`ScrapeLease`]. The watchers keep the
+//! free pages they reuse on every event.
 //!
-//! Without jemalloc as the global allocator (the library's tests) these calls configure an
-//! allocator that serves nothing, so they change nothing.
+//! Without jemalloc as the global allocator (the library's unit tests) these calls configure an
+//! allocator that serves nothing, so they change nothing; `tests/scrape_arena.rs` runs with it.
 
 use std::{
     ffi::{CString, c_void},
