@@ -255,9 +255,15 @@ async fn forbidden_resource_is_reported_while_the_others_are_served_exactly() {
             "the exporter warns about the forbidden resource, and only it; warnings: {logged:?}\nlog tail:\n{}",
             exporter.log_tail(20)
         );
-        let telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
         // An unsharded exporter lists in pages (streaming lists are for shards): the refusals
-        // are list calls; deployments were listed, then watched.
+        // are list calls; deployments were listed, then watched. The watch starts after the
+        // list that made them served, so on a busy machine it may be counted a little later.
+        let mut telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
+        let waited = std::time::Instant::now();
+        while watch_total(&telemetry, "*v1.Deployment", "success") < 1.0 && waited.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
+        }
         let refused = list_total(&telemetry, "*v1.Secret", "error");
         assert!(refused >= 1.0, "list_total of secrets with result=error: {refused}");
         assert_eq!(watch_total(&telemetry, "*v1.Secret", "error"), 0.0, "secrets were never watched");
