@@ -72,8 +72,9 @@ fn keep(index: u32) {
         let quiet = ENDED.wait_while_for(&mut scrapes, |s| s.active == 0 && s.ended == ended, PURGE_AFTER);
         if quiet.timed_out() {
             scrapes.dirty = false;
-            // A scrape that starts meanwhile loses no data: a purge drops free pages only.
-            if let Err(code) = purge(index) {
+            // Unlocked, so that a scrape starting meanwhile need not wait for the purge; it loses
+            // no data, since a purge drops free pages only.
+            if let Err(code) = parking_lot::MutexGuard::unlocked(&mut scrapes, || purge(index)) {
                 debug!(code, "purging the scrape arena failed");
             }
         }

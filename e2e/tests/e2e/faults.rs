@@ -12,7 +12,7 @@ use kube::{
 };
 use serde_json::json;
 use statefleet_e2e::{
-    ControlPlane, Exporter,
+    ControlPlane, Exporter, Poll,
     checks::{
         assert_lint_clean, compare_with_render, lint_every_scrape, time_until_scrape, wait_matches_render_in,
         wait_scrape_matches_render,
@@ -258,12 +258,15 @@ async fn forbidden_resource_is_reported_while_the_others_are_served_exactly() {
         // An unsharded exporter lists in pages (streaming lists are for shards): the refusals
         // are list calls; deployments were listed, then watched. The watch starts after the
         // list that made them served, so on a busy machine it may be counted a little later.
-        let mut telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
-        let waited = std::time::Instant::now();
-        while watch_total(&telemetry, "*v1.Deployment", "success") < 1.0 && waited.elapsed() < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            telemetry = expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
-        }
+        let telemetry =
+            wait_for("the deployments watch to be counted", Duration::from_secs(10), Duration::from_millis(100), || async {
+                let telemetry =
+                    expo::parse(&exporter.telemetry().await.expect("telemetry")).expect("telemetry parses");
+                let watched = watch_total(&telemetry, "*v1.Deployment", "success");
+                Ok(if watched >= 1.0 { Poll::Ready(telemetry) } else { Poll::Pending(format!("watch_total {watched}")) })
+            })
+            .await
+            .unwrap_or_else(|e| panic!("deployments were listed, then watched: {e}"));
         let refused = list_total(&telemetry, "*v1.Secret", "error");
         assert!(refused >= 1.0, "list_total of secrets with result=error: {refused}");
         assert_eq!(watch_total(&telemetry, "*v1.Secret", "error"), 0.0, "secrets were never watched");
