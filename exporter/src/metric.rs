@@ -230,7 +230,7 @@ pub fn expand_tails(out: &mut Vec<u8>, name: &str, leading: &[u8], tails: &[u8])
         return;
     }
     if leading.is_empty() {
-        for tail in tails.split_inclusive(|b| *b == b'\n') {
+        for tail in lines(tails) {
             out.extend_from_slice(name.as_bytes());
             if let Some(rest) = tail.strip_prefix(b",") {
                 out.push(b'{');
@@ -249,12 +249,27 @@ pub fn expand_tails(out: &mut Vec<u8>, name: &str, leading: &[u8], tails: &[u8])
     out.push(b'{');
     out.extend_from_slice(leading);
     let prefix = prefix..out.len();
-    for (i, tail) in tails.split_inclusive(|b| *b == b'\n').enumerate() {
+    for (i, tail) in lines(tails).enumerate() {
         if i > 0 {
             out.extend_from_within(prefix.clone());
         }
         out.extend_from_slice(tail);
     }
+}
+
+/// The lines of `bytes`, each with its `\n`. A scrape splits every stored byte this way, and
+/// `memchr` finds the ends a word at a time where a byte loop would test each byte.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
+        let (line, after) = rest.split_at(end);
+        rest = after;
+        Some(line)
+    })
 }
 
 /// Appends `key="escaped value"`.
@@ -438,6 +453,14 @@ mod tests {
                 Some(String::from_utf8(full).expect("utf8").as_str())
             );
         }
+    }
+
+    #[test]
+    fn lines_keep_their_newlines_and_a_last_line_without_one() {
+        let split = |bytes: &'static [u8]| lines(bytes).collect::<Vec<_>>();
+        assert!(split(b"").is_empty());
+        assert_eq!(split(b"} 1\n"), [&b"} 1\n"[..]]);
+        assert_eq!(split(b"} 1\n\n,a=\"b\"} 2"), [&b"} 1\n"[..], b"\n", b",a=\"b\"} 2"]);
     }
 
     #[test]
